@@ -1,0 +1,325 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migrate } from '../db/migrate.js';
+import { type Queryable, toQueryable } from '../db/executor.js';
+import { queuePause, queueResume, queueList } from '../db/queries/queues.js';
+import {
+  taskCancelRunning,
+  taskCancelWaiting,
+  taskDelete,
+  taskFindByKeys,
+  taskGet,
+  taskInsertMany,
+  taskNotifyCancel,
+  taskRetry,
+} from '../db/queries/tasks.js';
+import { type TaskRow, toTaskRecord } from '../db/rows.js';
+import { TandemError } from '../errors.js';
+import { defaultLogger } from '../logger.js';
+import type { AnyTask, PayloadOf } from '../task.js';
+import type { EnqueueOptions, EnqueueResult, Logger, TaskRecord, TaskState } from '../types.js';
+import { type PreparedTask, prepareTask, toInsertJson } from './prepare.js';
+import { WakeDebouncer } from './wake.js';
+
+/** How Tandem reaches PostgreSQL: give one of `connectionString`, `pool` or `db`. */
+export interface ClientOptions {
+  connectionString?: string;
+  /** A pg Pool Tandem may use (it is not closed by `close()`). */
+  pool?: pg.Pool;
+  /** A Kysely instance; without a pool or connection string, workers poll instead of listening. */
+  db?: Kysely<any>;
+  /** Task definitions this client enqueues and its workers run. */
+  tasks?: readonly AnyTask[];
+  /** Largest accepted payload, in bytes of JSON. Default 256 KiB. */
+  maxPayloadBytes?: number;
+  /** At most one wake-up notification per queue per this many ms from this process. Default 2. */
+  wakeDebounceMs?: number;
+  logger?: Logger;
+}
+
+/** One entry of `enqueueMany`. */
+export interface EnqueueItem<T extends AnyTask = AnyTask> {
+  task: T | string;
+  payload: PayloadOf<T> | unknown;
+  options?: EnqueueOptions;
+}
+
+interface InsertedRow {
+  id: string;
+  key: string | null;
+  name: string;
+  state: TaskState;
+}
+
+/** Summary of one queue. */
+export interface QueueSummary {
+  name: string;
+  paused: boolean;
+  pausedAt: Date | null;
+  queued: number;
+  running: number;
+  retrying: number;
+}
+
+const ID_RE = /^[1-9][0-9]{0,18}$/;
+
+/** Checks and normalises a task id before it reaches SQL. */
+export function toTaskId(id: unknown): string {
+  const s = typeof id === 'number' || typeof id === 'bigint' ? String(id) : id;
+  if (typeof s !== 'string' || !ID_RE.test(s)) {
+    throw new TandemError('INVALID_ID', `task id must be a positive integer, got ${JSON.stringify(String(id))}`);
+  }
+  return s;
+}
+
+/**
+ * The enqueue and management side of Tandem. `createTandem` wraps it with
+ * workers and the server.
+ */
+export class TandemClient {
+  readonly pool: pg.Pool | null;
+  readonly db: Kysely<any>;
+  readonly logger: Logger;
+  readonly connectionString: string | null;
+  /** Runs statements on Tandem's own connections. */
+  readonly sql: Queryable;
+  private readonly tasks = new Map<string, AnyTask>();
+  private readonly maxPayloadBytes: number;
+  private readonly wake: WakeDebouncer;
+  private readonly ownsDb: boolean;
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    const { connectionString, pool, db } = options;
+    if (!connectionString && !pool && !db) {
+      throw new TandemError(
+        'INVALID_OPTIONS',
+        'createTandem needs one of connectionString, pool or db; for a local database try startEmbeddedPostgres() from tandem-queue/embedded',
+      );
+    }
+    this.connectionString = connectionString ?? null;
+    this.pool = pool ?? (connectionString ? new pg.Pool({ connectionString, max: 10 }) : null);
+    this.pool?.on('error', (err) => this.logger.warn({ err }, 'idle PostgreSQL connection failed'));
+    this.ownsDb = !db && !pool && !!connectionString;
+    this.db = db ?? new Kysely({ dialect: new PostgresDialect({ pool: this.pool! }) });
+    this.sql = toQueryable(this.pool ?? this.db);
+    this.logger = options.logger ?? defaultLogger();
+    this.maxPayloadBytes = options.maxPayloadBytes ?? 256 * 1024;
+    this.wake = new WakeDebouncer(options.wakeDebounceMs ?? 2);
+    for (const t of options.tasks ?? []) this.register(t);
+  }
+
+  /** Adds a task definition. Names must be unique. */
+  register(task: AnyTask): void {
+    const prev = this.tasks.get(task.name);
+    if (prev && prev !== task) {
+      throw new TandemError('INVALID_TASK_DEFINITION', `two different tasks are named ${JSON.stringify(task.name)}; task names must be unique`);
+    }
+    this.tasks.set(task.name, task);
+  }
+
+  /** The registered task definitions. */
+  get taskDefinitions(): ReadonlyMap<string, AnyTask> {
+    return this.tasks;
+  }
+
+  private resolve(task: AnyTask | string): AnyTask {
+    if (typeof task === 'object' && task !== null && typeof task.name === 'string') {
+      const known = this.tasks.get(task.name);
+      if (!known) this.register(task);
+      return task;
+    }
+    const found = typeof task === 'string' ? this.tasks.get(task) : undefined;
+    if (!found) {
+      const names = [...this.tasks.keys()];
+      throw new TandemError(
+        'UNKNOWN_TASK',
+        `unknown task ${JSON.stringify(task)}; ${names.length ? `known tasks: ${names.join(', ')}` : 'no tasks are registered'} (pass it in createTandem({ tasks }))`,
+      );
+    }
+    return found;
+  }
+
+  /** Applies pending schema migrations; safe to call from many processes at once. */
+  async migrate(): Promise<{ applied: number[] }> {
+    if (this.pool) {
+      const client = await this.pool.connect();
+      try {
+        return await migrate(toQueryable(client));
+      } finally {
+        client.release();
+      }
+    }
+    return this.db.connection().execute((conn) => migrate(toQueryable(conn)));
+  }
+
+  /**
+   * Enqueues a task in the caller's transaction.
+   *
+   * @example
+   * await db.transaction().execute(async (trx) => {
+   *   const order = await trx.insertInto('orders').values(row).returning('id').executeTakeFirstOrThrow();
+   *   await tandem.enqueue(trx, chargeOrder, { orderId: order.id, cents: 500 }, { key: `order:${order.id}` });
+   * });
+   */
+  async enqueue<T extends AnyTask>(
+    executor: unknown,
+    task: T | string,
+    payload: T extends AnyTask ? PayloadOf<T> : unknown,
+    options?: EnqueueOptions,
+  ): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany(executor, [{ task, payload, options }]);
+    return result!;
+  }
+
+  /**
+   * Enqueues many tasks in one round trip, in the caller's transaction.
+   * Results come back in input order; duplicates of an existing (name, key)
+   * report that task with `inserted: false`.
+   */
+  async enqueueMany(executor: unknown, items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
+    this.assertOpen();
+    if (!Array.isArray(items)) {
+      throw new TandemError('INVALID_OPTIONS', 'enqueueMany expects an array of { task, payload, options }');
+    }
+    const prepared: PreparedTask[] = new Array(items.length);
+    const queues = new Set<string>();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const p = prepareTask(this.resolve(item.task as AnyTask | string), item.payload, item.options, this.maxPayloadBytes);
+      prepared[i] = p;
+      queues.add(p.queue);
+    }
+    const q = toQueryable(executor);
+    if (prepared.length === 0) return [];
+    const rows = await q.query<InsertedRow>(taskInsertMany, [toInsertJson(prepared), this.wake.pick(queues)]);
+    return this.matchInserted(q, prepared, rows);
+  }
+
+  /**
+   * Maps inserted rows back to inputs. Identity values follow insertion
+   * order, which follows the input order, so sorted ids line up with the
+   * inputs that were not duplicates.
+   */
+  private async matchInserted(q: Queryable, prepared: PreparedTask[], rows: InsertedRow[]): Promise<EnqueueResult[]> {
+    if (rows.length > 1) rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    const insertedKeys = new Set<string>();
+    for (const r of rows) if (r.key !== null) insertedKeys.add(`${r.name}\u0000${r.key}`);
+    const out: (EnqueueResult | null)[] = new Array(prepared.length);
+    const seen = new Set<string>();
+    const missing: number[] = [];
+    let next = 0;
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i]!;
+      if (p.key !== null) {
+        const k = `${p.name}\u0000${p.key}`;
+        if (!insertedKeys.has(k) || seen.has(k)) {
+          missing.push(i);
+          out[i] = null;
+          continue;
+        }
+        seen.add(k);
+      }
+      const row = rows[next++]!;
+      out[i] = { id: row.id, inserted: true, state: row.state };
+    }
+    if (missing.length > 0) {
+      const keys = missing.map((i) => prepared[i]!.key);
+      const names = missing.map((i) => prepared[i]!.name);
+      const found = await q.query<InsertedRow>(taskFindByKeys, [keys, names]);
+      const byKey = new Map(found.map((r) => [`${r.name}\u0000${r.key}`, r]));
+      for (const i of missing) {
+        const p = prepared[i]!;
+        const r = byKey.get(`${p.name}\u0000${p.key}`);
+        if (!r) {
+          throw new TandemError('INVALID_STATE', `task ${p.name} with key ${JSON.stringify(p.key)} conflicted but could not be found; it was deleted concurrently, enqueue again`);
+        }
+        out[i] = { id: r.id, inserted: false, state: r.state };
+      }
+    }
+    return out as EnqueueResult[];
+  }
+
+  /** One task by id, or null. */
+  async getTask(id: string | number | bigint): Promise<TaskRecord | null> {
+    const [row] = await this.sql.query<TaskRow>(taskGet, [toTaskId(id)]);
+    return row ? toTaskRecord(row) : null;
+  }
+
+  /**
+   * Cancels a task. A queued or retrying task becomes `cancelled` at once; a
+   * running one has its `ctx.signal` aborted on whichever worker runs it and
+   * ends `cancelled`. Returns the task's state afterwards.
+   */
+  async cancel(id: string | number | bigint): Promise<TaskState> {
+    const taskId = toTaskId(id);
+    if ((await this.sql.query(taskCancelWaiting, [taskId])).length > 0) return 'cancelled';
+    const task = await this.getTask(taskId);
+    if (!task) throw new TandemError('TASK_NOT_FOUND', `no task with id ${taskId}`);
+    if (task.state !== 'running') return task.state;
+    await this.sql.query(taskNotifyCancel, [taskId]);
+    // Waits while a transactional handler holds the row; it sees the abort and ends soon.
+    if ((await this.sql.query(taskCancelRunning, [taskId])).length > 0) return 'cancelled';
+    return (await this.getTask(taskId))?.state ?? 'cancelled';
+  }
+
+  /** Runs a failed, cancelled or succeeded task again, with one more attempt. */
+  async retry(id: string | number | bigint): Promise<TaskRecord> {
+    const taskId = toTaskId(id);
+    const rows = await this.sql.query<{ queue: string }>(taskRetry, [taskId]);
+    const task = await this.getTask(taskId);
+    if (!task) throw new TandemError('TASK_NOT_FOUND', `no task with id ${taskId}`);
+    if (rows.length === 0) {
+      throw new TandemError('INVALID_STATE', `task ${taskId} is ${task.state}; only failed, cancelled or succeeded tasks can be retried`);
+    }
+    await this.sql.query(`select pg_notify('tandem_wake', $1)`, [rows[0]!.queue]);
+    return task;
+  }
+
+  /** Deletes a task that is not running. Returns whether a row was deleted. */
+  async deleteTask(id: string | number | bigint): Promise<boolean> {
+    return (await this.sql.query(taskDelete, [toTaskId(id)])).length > 0;
+  }
+
+  /** Stops every worker from claiming tasks of this queue (within a second), until resumed. */
+  async pauseQueue(name: string): Promise<void> {
+    await this.sql.query(queuePause, [checkQueueName(name)]);
+  }
+
+  async resumeQueue(name: string): Promise<void> {
+    await this.sql.query(queueResume, [checkQueueName(name)]);
+    await this.sql.query(`select pg_notify('tandem_wake', $1)`, [name]);
+  }
+
+  /** Queues with their pause state and live counts. */
+  async listQueues(): Promise<QueueSummary[]> {
+    const rows = await this.sql.query<any>(queueList);
+    return rows.map((r) => ({
+      name: r.name,
+      paused: r.paused,
+      pausedAt: r.paused_at,
+      queued: Number(r.queued),
+      running: Number(r.running),
+      retrying: Number(r.retrying),
+    }));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TandemError('CLOSED', 'this Tandem instance is closed');
+  }
+
+  /** Closes the connections Tandem opened itself. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Destroying our own Kysely also ends the pool it wraps.
+    if (this.ownsDb) await this.db.destroy();
+  }
+}
+
+function checkQueueName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(name)) {
+    throw new TandemError('INVALID_OPTIONS', `queue name must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}

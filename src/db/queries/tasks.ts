@@ -1,0 +1,133 @@
+/**
+ * Every statement Tandem runs against `tandem.tasks`, named noun-first.
+ * Hot paths are hand-written so they can be read and EXPLAINed as they are.
+ */
+
+/**
+ * Inserts a batch given as one JSON array (one round trip, parsed once by
+ * PostgreSQL). Idempotent on (key, name): conflicting rows are skipped and
+ * looked up by `taskFindByKeys`. When anything is inserted, wakes the queues
+ * in $2 at commit (the caller debounces which queues to name).
+ */
+export const taskInsertMany = `
+with ins as (
+  insert into tandem.tasks
+    (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
+  select r.name, r.queue, r.payload, r.key, r.priority, r.max_attempts,
+         coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond'),
+         r.timeout_ms, r.metadata
+    from json_to_recordset($1::json) as r(
+      name text, queue text, payload jsonb, key text, priority integer,
+      max_attempts integer, run_at timestamptz, delay_ms bigint, timeout_ms integer, metadata jsonb)
+  on conflict (key, name) where key is not null do nothing
+  returning id, key, name, state
+),
+wake as (
+  select count(pg_notify('tandem_wake', q)) as n from unnest($2::text[]) as q
+)
+select ins.id::text as id, ins.key, ins.name, ins.state from ins, wake`;
+
+/** Existing tasks for (key, name) pairs: the duplicates of an insert. */
+export const taskFindByKeys = `
+select t.id::text as id, t.key, t.name, t.state
+  from tandem.tasks t
+  join unnest($1::text[], $2::text[]) as k(key, name) on t.key = k.key and t.name = k.name`;
+
+export const taskGet = 'select * from tandem.tasks where id = $1';
+
+/**
+ * The worker's one statement per round trip: settle the outcomes of finished
+ * attempts ($2, a JSON array) and claim up to $4[i] runnable tasks from each
+ * queue $3[i] for owner $1. Settling is guarded: only rows still running
+ * under this owner and attempt change, so a worker that was declared dead can
+ * never overwrite what happened after. Claiming skips locked rows and paused
+ * queues, lowest priority value first, then run_at, then id.
+ */
+export const taskSettleAndClaim = `
+with settled as (
+  update tandem.tasks t set
+    state = s.state,
+    result = s.result,
+    attempt = t.attempt - (case when s.undo then 1 else 0 end),
+    run_at = case when s.delay_ms is null then t.run_at
+                  else now() + s.delay_ms * interval '1 millisecond' end,
+    started_at = case when s.undo then null else t.started_at end,
+    finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
+    errors = case when s.error is null then t.errors else t.errors || jsonb_build_array(s.error) end,
+    owner = null
+  from json_to_recordset($2::json) as s(
+    id bigint, attempt integer, state text, result jsonb, delay_ms bigint, error jsonb, undo boolean)
+  where t.id = s.id and t.attempt = s.attempt and t.owner = $1 and t.state = 'running'
+  returning t.id
+),
+claimable as (
+  select c.id
+    from unnest($3::text[], $4::integer[]) as q(queue, n)
+    cross join lateral (
+      select id from tandem.tasks
+       where queue = q.queue and state in ('queued', 'retrying') and run_at <= now()
+       order by priority, run_at, id
+       limit q.n
+       for update skip locked
+    ) c
+   where q.n > 0
+     and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
+)
+update tandem.tasks t
+   set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1
+  from claimable c
+ where t.id = c.id
+returning t.id::text as id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
+          t.timeout_ms, t.metadata`;
+
+/**
+ * First statement of a transactional task's transaction: lock the task row
+ * if this worker still holds this attempt. While the lock is held no rescuer
+ * or second worker can touch the task, so the handler's writes and the
+ * completion commit together or not at all.
+ */
+export const taskLockHeld = `
+select 1 from tandem.tasks
+ where id = $1 and attempt = $2 and owner = $3 and state = 'running'
+   for update`;
+
+/** Last statement of a transactional task's transaction. */
+export const taskSucceedHeld = `
+update tandem.tasks
+   set state = 'succeeded', result = $4::jsonb, finished_at = now(), owner = null
+ where id = $1 and attempt = $2 and owner = $3 and state = 'running'`;
+
+/** Cancel a task that is not running. */
+export const taskCancelWaiting = `
+update tandem.tasks set state = 'cancelled', finished_at = now()
+ where id = $1 and state in ('queued', 'retrying')
+returning id`;
+
+/** Cancel a running task (after its worker was told to abort it). */
+export const taskCancelRunning = `
+update tandem.tasks set state = 'cancelled', finished_at = now(), owner = null
+ where id = $1 and state = 'running'
+returning id`;
+
+export const taskNotifyCancel = `select pg_notify('tandem_cancel', $1::text)`;
+
+/** Run a finished task once more: one extra attempt, now. */
+export const taskRetry = `
+update tandem.tasks
+   set state = 'queued', run_at = now(), finished_at = null, result = null,
+       max_attempts = greatest(max_attempts, attempt + 1)
+ where id = $1 and state in ('failed', 'cancelled', 'succeeded')
+returning id, queue`;
+
+export const taskDelete = `
+delete from tandem.tasks where id = $1 and state <> 'running' returning id`;
+
+/**
+ * Return tasks a stopping worker holds but has not started (or had to
+ * abandon) to runnable, without counting the attempt.
+ */
+export const taskRelease = `
+update tandem.tasks
+   set state = case when attempt - 1 > 0 then 'retrying' else 'queued' end,
+       attempt = attempt - 1, started_at = null, owner = null
+ where id = any($1::bigint[]) and owner = $2 and state = 'running'`;

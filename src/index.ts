@@ -1,0 +1,22 @@
+export { type ClientOptions, type EnqueueItem, type QueueSummary, TandemClient } from './client/client.js';
+export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
+export {
+  type AnyTask,
+  type BackoffOptions,
+  defineTask,
+  type PayloadOf,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskOptions,
+  type TransactionalTaskContext,
+} from './task.js';
+export { createTandem, Tandem, type TandemOptions } from './tandem.js';
+export type {
+  AttemptError,
+  Duration,
+  EnqueueOptions,
+  EnqueueResult,
+  Logger,
+  TaskRecord,
+  TaskState,
+} from './types.js';

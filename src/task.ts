@@ -1,0 +1,153 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { z } from 'zod';
+import { toMs } from './duration.js';
+import { TandemError } from './errors.js';
+import type { Duration, Logger } from './types.js';
+
+/** Retry delays: `base * factor^(attempt-1)`, capped at `max`, optionally jittered. */
+export interface BackoffOptions {
+  /** First retry delay. Default `'1s'`. */
+  base?: Duration;
+  /** Growth per attempt. Default 2. */
+  factor?: number;
+  /** Upper bound on one delay. Default `'1h'`. */
+  max?: Duration;
+  /** Spread each delay uniformly over ±25 % so retries of a burst do not align. Default true. */
+  jitter?: boolean;
+}
+
+export interface ResolvedBackoff {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+  jitter: boolean;
+}
+
+/** What a handler receives besides its payload. */
+export interface TaskContext {
+  id: string;
+  name: string;
+  queue: string;
+  /** 1 for the first run. */
+  attempt: number;
+  maxAttempts: number;
+  key: string | null;
+  /** Aborted on timeout, on cancel, and when the worker shuts down. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Tandem's Kysely instance (its own connections, outside any task transaction). */
+  db: Kysely<any>;
+  /** Metadata given at enqueue (trace context…). */
+  metadata: Record<string, unknown> | null;
+  /** Run this task again after `delay` without consuming an attempt. Ends the handler. */
+  snooze(delay: Duration): never;
+}
+
+/** Context of a `transactional: true` task: its writes commit with its completion. */
+export interface TransactionalTaskContext extends TaskContext {
+  trx: Transaction<any>;
+}
+
+export interface TaskOptions<S extends z.ZodType, R, T extends boolean> {
+  /** Unique task name. */
+  name: string;
+  /** zod schema of the payload; the handler's payload type is inferred from it. */
+  payload: S;
+  /** Queue name. Default `'default'`. */
+  queue?: string;
+  /** Lower runs first. Default 0. */
+  priority?: number;
+  /** First run plus retries. Default 4. */
+  maxAttempts?: number;
+  backoff?: BackoffOptions;
+  /** Per-attempt time limit; aborts `ctx.signal` and fails the attempt. */
+  timeout?: Duration;
+  /** When true the handler gets `ctx.trx`, committed together with the task's completion. */
+  transactional?: T;
+  handler: (
+    payload: z.output<S>,
+    ctx: T extends true ? TransactionalTaskContext : TaskContext,
+  ) => Promise<R> | R;
+}
+
+/** A task definition, as returned by `defineTask`. */
+export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown, T extends boolean = boolean> {
+  readonly name: string;
+  readonly schema: S;
+  readonly queue: string;
+  readonly priority: number;
+  readonly maxAttempts: number;
+  readonly backoff: ResolvedBackoff;
+  readonly timeoutMs: number | null;
+  readonly transactional: T;
+  readonly handler: TaskOptions<S, R, T>['handler'];
+}
+
+/** Any task definition, whatever its payload. */
+// biome-ignore lint/suspicious/noExplicitAny: handler variance needs any here
+export type AnyTask = TaskDefinition<any, any, boolean>;
+
+/** The payload type a task accepts at enqueue. */
+export type PayloadOf<T> = T extends TaskDefinition<infer S, any, any> ? z.input<S> : never;
+
+const NAME_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
+
+/**
+ * Defines a typed task.
+ *
+ * @example
+ * const sendEmail = defineTask({
+ *   name: 'send-email',
+ *   payload: z.object({ to: z.string().email() }),
+ *   async handler(payload, ctx) { await mailer.send(payload.to, { signal: ctx.signal }); },
+ * });
+ */
+export function defineTask<S extends z.ZodType, R = unknown, T extends boolean = false>(
+  options: TaskOptions<S, R, T>,
+): TaskDefinition<S, R, T> {
+  const bad = (msg: string) =>
+    new TandemError('INVALID_TASK_DEFINITION', `defineTask(${JSON.stringify(options?.name)}): ${msg}`);
+  if (typeof options?.name !== 'string' || !NAME_RE.test(options.name)) {
+    throw bad('name must be 1-200 characters of letters, digits and _ . : - /');
+  }
+  if (!options.payload || typeof (options.payload as z.ZodType).safeParse !== 'function') {
+    throw bad('payload must be a zod schema, for example z.object({ id: z.number() })');
+  }
+  if (typeof options.handler !== 'function') throw bad('handler must be a function');
+  const queue = options.queue ?? 'default';
+  if (!NAME_RE.test(queue)) throw bad(`queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(queue)}`);
+  const priority = options.priority ?? 0;
+  if (!Number.isInteger(priority)) throw bad(`priority must be an integer, got ${priority}`);
+  const maxAttempts = options.maxAttempts ?? 4;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw bad(`maxAttempts must be an integer of at least 1, got ${maxAttempts}`);
+  }
+  const factor = options.backoff?.factor ?? 2;
+  if (!(factor >= 1)) throw bad(`backoff.factor must be at least 1, got ${factor}`);
+  const backoff: ResolvedBackoff = {
+    baseMs: toMs(options.backoff?.base ?? '1s', 'backoff.base'),
+    factor,
+    maxMs: toMs(options.backoff?.max ?? '1h', 'backoff.max'),
+    jitter: options.backoff?.jitter ?? true,
+  };
+  const timeoutMs = options.timeout === undefined ? null : toMs(options.timeout, 'timeout');
+  if (timeoutMs === 0) throw bad('timeout must be greater than 0');
+  return Object.freeze({
+    name: options.name,
+    schema: options.payload,
+    queue,
+    priority,
+    maxAttempts,
+    backoff,
+    timeoutMs,
+    transactional: (options.transactional ?? false) as T,
+    handler: options.handler,
+  });
+}
+
+/** Delay before the retry that follows failed attempt number `attempt` (1-based). */
+export function backoffDelay(b: ResolvedBackoff, attempt: number, random = Math.random): number {
+  const raw = Math.min(b.maxMs, b.baseMs * b.factor ** Math.max(0, attempt - 1));
+  if (!b.jitter) return Math.round(raw);
+  return Math.round(Math.min(b.maxMs, raw * (0.75 + random() * 0.5)));
+}
