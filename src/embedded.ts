@@ -111,7 +111,13 @@ export async function startEmbeddedPostgres(
   for (let tryNo = 0; ; tryNo++) {
     const existing = runningServer(dataDir);
     if (existing) {
-      return { connectionString: url(existing), port: existing, dataDir, owned: false, stop: async () => {} };
+      return {
+        connectionString: url(existing),
+        port: existing,
+        dataDir,
+        owned: false,
+        stop: async () => {},
+      };
     }
     const port = options.port ?? (await freePort());
     const logs: string[] = [];
@@ -124,8 +130,10 @@ export async function startEmbeddedPostgres(
       persistent: !options.ephemeral,
       createPostgresUser: isRoot(),
       postgresFlags: [
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'unix_socket_directories=',
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
         ...(options.postgresFlags ?? []),
       ],
       onLog: (m) => (options.onLog ? options.onLog(m) : logs.push(m)),
@@ -142,7 +150,9 @@ export async function startEmbeddedPostgres(
       // Another process may have started the same cluster a moment ago.
       if (tryNo < 2 && runningServer(dataDir)) continue;
       const tail = logs.join('').split('\n').slice(-15).join('\n');
-      throw new Error(`could not start embedded PostgreSQL in ${dataDir}: ${(err as Error)?.message ?? 'server exited'}\n${tail}`);
+      throw new Error(
+        `could not start embedded PostgreSQL in ${dataDir}: ${(err as Error)?.message ?? 'server exited'}\n${tail}`,
+      );
     }
   }
 }

@@ -1,5 +1,11 @@
-export { type ClientOptions, type EnqueueItem, type QueueSummary, TandemClient } from './client/client.js';
+export {
+  type ClientOptions,
+  type EnqueueItem,
+  type QueueSummary,
+  TandemClient,
+} from './client/client.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
+export { createTandem, Tandem, type TandemOptions } from './tandem.js';
 export {
   type AnyTask,
   type BackoffOptions,
@@ -10,7 +16,6 @@ export {
   type TaskOptions,
   type TransactionalTaskContext,
 } from './task.js';
-export { createTandem, Tandem, type TandemOptions } from './tandem.js';
 export type {
   AttemptError,
   Duration,
@@ -20,3 +25,4 @@ export type {
   TaskRecord,
   TaskState,
 } from './types.js';
+export { Worker, type WorkerOptions } from './worker/worker.js';

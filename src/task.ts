@@ -71,7 +71,11 @@ export interface TaskOptions<S extends z.ZodType, R, T extends boolean> {
 }
 
 /** A task definition, as returned by `defineTask`. */
-export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown, T extends boolean = boolean> {
+export interface TaskDefinition<
+  S extends z.ZodType = z.ZodType,
+  R = unknown,
+  T extends boolean = boolean,
+> {
   readonly name: string;
   readonly schema: S;
   readonly queue: string;
@@ -106,7 +110,10 @@ export function defineTask<S extends z.ZodType, R = unknown, T extends boolean =
   options: TaskOptions<S, R, T>,
 ): TaskDefinition<S, R, T> {
   const bad = (msg: string) =>
-    new TandemError('INVALID_TASK_DEFINITION', `defineTask(${JSON.stringify(options?.name)}): ${msg}`);
+    new TandemError(
+      'INVALID_TASK_DEFINITION',
+      `defineTask(${JSON.stringify(options?.name)}): ${msg}`,
+    );
   if (typeof options?.name !== 'string' || !NAME_RE.test(options.name)) {
     throw bad('name must be 1-200 characters of letters, digits and _ . : - /');
   }
@@ -115,7 +122,10 @@ export function defineTask<S extends z.ZodType, R = unknown, T extends boolean =
   }
   if (typeof options.handler !== 'function') throw bad('handler must be a function');
   const queue = options.queue ?? 'default';
-  if (!NAME_RE.test(queue)) throw bad(`queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(queue)}`);
+  if (!NAME_RE.test(queue))
+    throw bad(
+      `queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(queue)}`,
+    );
   const priority = options.priority ?? 0;
   if (!Number.isInteger(priority)) throw bad(`priority must be an integer, got ${priority}`);
   const maxAttempts = options.maxAttempts ?? 4;

@@ -27,7 +27,12 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: url, max: 60 });
   db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   tandem = createTandem({ pool, tasks: [chargeOrder, sendReceipt] });
-  await db.schema.createTable('orders').ifNotExists().addColumn('id', 'serial', (c) => c.primaryKey()).addColumn('cents', 'integer').execute();
+  await db.schema
+    .createTable('orders')
+    .ifNotExists()
+    .addColumn('id', 'serial', (c) => c.primaryKey())
+    .addColumn('cents', 'integer')
+    .execute();
 });
 afterAll(async () => {
   await tandem.close();
@@ -35,18 +40,30 @@ afterAll(async () => {
 });
 
 const count = async (where = 'true') =>
-  Number((await pool.query(`select count(*)::int as n from tandem.tasks where ${where}`)).rows[0].n);
+  Number(
+    (await pool.query(`select count(*)::int as n from tandem.tasks where ${where}`)).rows[0].n,
+  );
 
 describe('transactional enqueue', () => {
   it('commits the task with a Kysely transaction and leaves nothing on rollback', async () => {
     const id = await db.transaction().execute(async (trx) => {
-      const order = await trx.insertInto('orders').values({ cents: 500 }).returning('id').executeTakeFirstOrThrow();
+      const order = await trx
+        .insertInto('orders')
+        .values({ cents: 500 })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       const r = await tandem.enqueue(trx, chargeOrder, { orderId: order.id, cents: 500 });
       expect(r).toMatchObject({ inserted: true, state: 'queued' });
       return r.id;
     });
     const task = await tandem.getTask(id);
-    expect(task).toMatchObject({ name: 'charge-order', queue: 'payments', state: 'queued', attempt: 0, maxAttempts: 4 });
+    expect(task).toMatchObject({
+      name: 'charge-order',
+      queue: 'payments',
+      state: 'queued',
+      attempt: 0,
+      maxAttempts: 4,
+    });
 
     let rolledBackId = '';
     await expect(
@@ -80,7 +97,12 @@ describe('transactional enqueue', () => {
 
   it('applies runAt, delay, priority, queue and maxAttempts', async () => {
     const at = new Date(Date.now() + 3_600_000);
-    const a = await tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { runAt: at, priority: -5, queue: 'mail', maxAttempts: 9 });
+    const a = await tandem.enqueue(
+      pool,
+      sendReceipt,
+      { orderId: 1 },
+      { runAt: at, priority: -5, queue: 'mail', maxAttempts: 9 },
+    );
     const ta = await tandem.getTask(a.id);
     expect(ta?.runAt.getTime()).toBe(at.getTime());
     expect(ta).toMatchObject({ priority: -5, queue: 'mail', maxAttempts: 9 });
@@ -94,8 +116,18 @@ describe('transactional enqueue', () => {
 
 describe('idempotency keys', () => {
   it('returns the existing task for a repeated name+key', async () => {
-    const a = await tandem.enqueue(pool, chargeOrder, { orderId: 100, cents: 1 }, { key: 'order:100' });
-    const b = await tandem.enqueue(pool, chargeOrder, { orderId: 100, cents: 1 }, { key: 'order:100' });
+    const a = await tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 100, cents: 1 },
+      { key: 'order:100' },
+    );
+    const b = await tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 100, cents: 1 },
+      { key: 'order:100' },
+    );
     expect(a.inserted).toBe(true);
     expect(b).toEqual({ id: a.id, inserted: false, state: 'queued' });
     // Same key under another task name is a different task.
@@ -108,7 +140,12 @@ describe('idempotency keys', () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
         db.transaction().execute(async (trx) => {
-          const r = await tandem.enqueue(trx, chargeOrder, { orderId: 200, cents: 1 }, { key: 'order:200' });
+          const r = await tandem.enqueue(
+            trx,
+            chargeOrder,
+            { orderId: 200, cents: 1 },
+            { key: 'order:200' },
+          );
           await sql`select pg_sleep(0.002)`.execute(trx);
           return r;
         }),
@@ -122,8 +159,18 @@ describe('idempotency keys', () => {
   it('lets the next transaction insert when the first holder rolls back', async () => {
     const first = await pool.connect();
     await first.query('begin');
-    const held = await tandem.enqueue(first, chargeOrder, { orderId: 300, cents: 1 }, { key: 'order:300' });
-    const second = tandem.enqueue(pool, chargeOrder, { orderId: 300, cents: 1 }, { key: 'order:300' });
+    const held = await tandem.enqueue(
+      first,
+      chargeOrder,
+      { orderId: 300, cents: 1 },
+      { key: 'order:300' },
+    );
+    const second = tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 300, cents: 1 },
+      { key: 'order:300' },
+    );
     await new Promise((r) => setTimeout(r, 100)); // second is now waiting on the key
     await first.query('rollback');
     first.release();
@@ -134,16 +181,34 @@ describe('idempotency keys', () => {
   });
 
   it('keeps the key taken after the task finishes', async () => {
-    const a = await tandem.enqueue(pool, chargeOrder, { orderId: 400, cents: 1 }, { key: 'order:400' });
-    await pool.query(`update tandem.tasks set state = 'succeeded', finished_at = now() where id = $1`, [a.id]);
-    const b = await tandem.enqueue(pool, chargeOrder, { orderId: 400, cents: 1 }, { key: 'order:400' });
+    const a = await tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 400, cents: 1 },
+      { key: 'order:400' },
+    );
+    await pool.query(
+      `update tandem.tasks set state = 'succeeded', finished_at = now() where id = $1`,
+      [a.id],
+    );
+    const b = await tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 400, cents: 1 },
+      { key: 'order:400' },
+    );
     expect(b).toEqual({ id: a.id, inserted: false, state: 'succeeded' });
   });
 });
 
 describe('enqueueMany', () => {
   it('inserts a batch in input order and reports duplicates in place', async () => {
-    const existing = await tandem.enqueue(pool, chargeOrder, { orderId: 500, cents: 1 }, { key: 'order:500' });
+    const existing = await tandem.enqueue(
+      pool,
+      chargeOrder,
+      { orderId: 500, cents: 1 },
+      { key: 'order:500' },
+    );
     const res = await tandem.enqueueMany(pool, [
       { task: sendReceipt, payload: { orderId: 1 } },
       { task: chargeOrder, payload: { orderId: 500, cents: 1 }, options: { key: 'order:500' } },
@@ -155,7 +220,13 @@ describe('enqueueMany', () => {
     expect(res[1]!.id).toBe(existing.id);
     expect(res[4]!.id).toBe(res[2]!.id);
     const payloads = await Promise.all(res.map(async (r) => (await tandem.getTask(r.id))?.payload));
-    expect(payloads).toEqual([{ orderId: 1 }, { orderId: 500, cents: 1 }, { orderId: 501, cents: 1 }, { orderId: 2 }, { orderId: 501, cents: 1 }]);
+    expect(payloads).toEqual([
+      { orderId: 1 },
+      { orderId: 500, cents: 1 },
+      { orderId: 501, cents: 1 },
+      { orderId: 2 },
+      { orderId: 501, cents: 1 },
+    ]);
   });
 
   it('is one statement for the whole batch', async () => {
@@ -167,7 +238,10 @@ describe('enqueueMany', () => {
       return original(text, params);
     };
     try {
-      const items = Array.from({ length: 1000 }, (_, i) => ({ task: sendReceipt, payload: { orderId: i } }));
+      const items = Array.from({ length: 1000 }, (_, i) => ({
+        task: sendReceipt,
+        payload: { orderId: i },
+      }));
       const res = await tandem.enqueueMany(client, items);
       expect(res).toHaveLength(1000);
       expect(seen).toHaveLength(1);
@@ -180,21 +254,34 @@ describe('enqueueMany', () => {
 
 describe('SQL enqueue', () => {
   it('enqueues from plain SQL with the same idempotency', async () => {
-    const a = await pool.query(`select tandem.enqueue('charge-order', '{"orderId":600,"cents":5}'::jsonb, key => 'order:600', queue => 'payments') as id`);
-    const b = await pool.query(`select tandem.enqueue('charge-order', '{"orderId":600,"cents":5}'::jsonb, key => 'order:600') as id`);
+    const a = await pool.query(
+      `select tandem.enqueue('charge-order', '{"orderId":600,"cents":5}'::jsonb, key => 'order:600', queue => 'payments') as id`,
+    );
+    const b = await pool.query(
+      `select tandem.enqueue('charge-order', '{"orderId":600,"cents":5}'::jsonb, key => 'order:600') as id`,
+    );
     expect(b.rows[0].id).toBe(a.rows[0].id);
     const task = await tandem.getTask(a.rows[0].id);
-    expect(task).toMatchObject({ queue: 'payments', key: 'order:600', state: 'queued', payload: { orderId: 600, cents: 5 } });
+    expect(task).toMatchObject({
+      queue: 'payments',
+      key: 'order:600',
+      state: 'queued',
+      payload: { orderId: 600, cents: 5 },
+    });
     const client = await pool.connect();
     await client.query('begin');
-    const c = await client.query(`select tandem.enqueue('send-receipt', '{"orderId":601}', run_at => now() + interval '1 hour', priority => 3) as id`);
+    const c = await client.query(
+      `select tandem.enqueue('send-receipt', '{"orderId":601}', run_at => now() + interval '1 hour', priority => 3) as id`,
+    );
     await client.query('rollback');
     client.release();
     expect(await tandem.getTask(c.rows[0].id)).toBeNull();
   });
 
   it('rejects max_attempts below 1', async () => {
-    await expect(pool.query(`select tandem.enqueue('x', '{}', max_attempts => 0)`)).rejects.toThrow(/max_attempts must be at least 1/);
+    await expect(pool.query(`select tandem.enqueue('x', '{}', max_attempts => 0)`)).rejects.toThrow(
+      /max_attempts must be at least 1/,
+    );
   });
 });
 
@@ -202,22 +289,75 @@ describe('bad input changes nothing and leaves the transaction usable', () => {
   const cyclic: any = { orderId: 1 };
   cyclic.self = cyclic;
   const cases: [string, () => Promise<unknown>, string, RegExp][] = [
-    ['unknown task', () => tandem.enqueue(pool, 'no-such-task', {}), 'UNKNOWN_TASK', /unknown task "no-such-task"; known tasks: charge-order, send-receipt/],
-    ['schema failure', () => tandem.enqueue(pool, chargeOrder, { orderId: 1.5, cents: -1 } as any), 'INVALID_PAYLOAD', /orderId: .*; cents: /],
-    ['BigInt', () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: { n: 10n } }), 'PAYLOAD_NOT_JSON', /BigInt at key "n"/],
-    ['cycle', () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: cyclic }), 'PAYLOAD_NOT_JSON', /circular/],
-    ['function', () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: { f: () => 1 } }), 'PAYLOAD_NOT_JSON', /function at key "f"/],
-    ['too large', () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: 'x'.repeat(300_000) }), 'PAYLOAD_TOO_LARGE', /over the 262144-byte limit/],
-    ['negative delay', () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { delay: -5 }), 'INVALID_OPTIONS', /delay must be a non-negative/],
-    ['fractional priority', () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { priority: 1.5 }), 'INVALID_OPTIONS', /priority must be an integer, got 1.5/],
-    ['maxAttempts 0', () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { maxAttempts: 0 }), 'INVALID_OPTIONS', /maxAttempts must be an integer of at least 1/],
-    ['unknown option', () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { keyy: 'x' } as any), 'INVALID_OPTIONS', /unknown option "keyy"/],
+    [
+      'unknown task',
+      () => tandem.enqueue(pool, 'no-such-task', {}),
+      'UNKNOWN_TASK',
+      /unknown task "no-such-task"; known tasks: charge-order, send-receipt/,
+    ],
+    [
+      'schema failure',
+      () => tandem.enqueue(pool, chargeOrder, { orderId: 1.5, cents: -1 } as any),
+      'INVALID_PAYLOAD',
+      /orderId: .*; cents: /,
+    ],
+    [
+      'BigInt',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: { n: 10n } }),
+      'PAYLOAD_NOT_JSON',
+      /BigInt at meta.n/,
+    ],
+    [
+      'cycle',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: cyclic }),
+      'PAYLOAD_NOT_JSON',
+      /circular/,
+    ],
+    [
+      'function',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: { f: () => 1 } }),
+      'PAYLOAD_NOT_JSON',
+      /function at meta.f/,
+    ],
+    [
+      'too large',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1, meta: 'x'.repeat(300_000) }),
+      'PAYLOAD_TOO_LARGE',
+      /over the 262144-byte limit/,
+    ],
+    [
+      'negative delay',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { delay: -5 }),
+      'INVALID_OPTIONS',
+      /delay must be a non-negative/,
+    ],
+    [
+      'fractional priority',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { priority: 1.5 }),
+      'INVALID_OPTIONS',
+      /priority must be an integer, got 1.5/,
+    ],
+    [
+      'maxAttempts 0',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { maxAttempts: 0 }),
+      'INVALID_OPTIONS',
+      /maxAttempts must be an integer of at least 1/,
+    ],
+    [
+      'unknown option',
+      () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { keyy: 'x' } as any),
+      'INVALID_OPTIONS',
+      /unknown option "keyy"/,
+    ],
   ];
 
   for (const [label, call, code, message] of cases) {
     it(`rejects ${label} with ${code}`, async () => {
       const before = await count();
-      const err = await call().then(() => null, (e: unknown) => e);
+      const err = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(TandemError);
       expect((err as TandemError).code).toBe(code);
       expect((err as TandemError).message).toMatch(message);
@@ -226,16 +366,34 @@ describe('bad input changes nothing and leaves the transaction usable', () => {
   }
 
   it('lists each zod issue with its path', async () => {
-    const err = (await tandem.enqueue(pool, chargeOrder, { orderId: 'x', cents: 0 } as any).catch((e) => e)) as TandemError;
+    const err = (await tandem
+      .enqueue(pool, chargeOrder, { orderId: 'x', cents: 0 } as any)
+      .catch((e) => e)) as TandemError;
     expect((err.details as { path: string }[]).map((i) => i.path)).toEqual(['orderId', 'cents']);
   });
 
   it('keeps the caller transaction usable after a rejected enqueue', async () => {
     const orderId = await db.transaction().execute(async (trx) => {
-      await expect(tandem.enqueue(trx, chargeOrder, { orderId: 1, cents: -3 })).rejects.toThrow(TandemError);
-      await expect(tandem.enqueueMany(trx, [{ task: sendReceipt, payload: { orderId: 1 } }, { task: 'nope', payload: {} }])).rejects.toThrow(/unknown task/);
-      const order = await trx.insertInto('orders').values({ cents: 42 }).returning('id').executeTakeFirstOrThrow();
-      await tandem.enqueue(trx, chargeOrder, { orderId: order.id, cents: 42 }, { key: `order:${order.id}` });
+      await expect(tandem.enqueue(trx, chargeOrder, { orderId: 1, cents: -3 })).rejects.toThrow(
+        TandemError,
+      );
+      await expect(
+        tandem.enqueueMany(trx, [
+          { task: sendReceipt, payload: { orderId: 1 } },
+          { task: 'nope', payload: {} },
+        ]),
+      ).rejects.toThrow(/unknown task/);
+      const order = await trx
+        .insertInto('orders')
+        .values({ cents: 42 })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await tandem.enqueue(
+        trx,
+        chargeOrder,
+        { orderId: order.id, cents: 42 },
+        { key: `order:${order.id}` },
+      );
       return order.id;
     });
     expect(await count(`key = 'order:${orderId}'`)).toBe(1);
@@ -245,9 +403,15 @@ describe('bad input changes nothing and leaves the transaction usable', () => {
 describe('schema guarantees', () => {
   it('keeps finished_at set exactly for terminal states', async () => {
     const r = await tandem.enqueue(pool, sendReceipt, { orderId: 1 });
-    await expect(pool.query(`update tandem.tasks set state = 'succeeded' where id = $1`, [r.id])).rejects.toThrow(/tasks_finished_at_check/);
-    await expect(pool.query(`update tandem.tasks set finished_at = now() where id = $1`, [r.id])).rejects.toThrow(/tasks_finished_at_check/);
-    await expect(pool.query(`update tandem.tasks set state = 'done' where id = $1`, [r.id])).rejects.toThrow(/tasks_state_check/);
+    await expect(
+      pool.query(`update tandem.tasks set state = 'succeeded' where id = $1`, [r.id]),
+    ).rejects.toThrow(/tasks_finished_at_check/);
+    await expect(
+      pool.query(`update tandem.tasks set finished_at = now() where id = $1`, [r.id]),
+    ).rejects.toThrow(/tasks_finished_at_check/);
+    await expect(
+      pool.query(`update tandem.tasks set state = 'done' where id = $1`, [r.id]),
+    ).rejects.toThrow(/tasks_state_check/);
   });
 
   it('migrates safely when several processes migrate at once, recording each version once', async () => {
@@ -259,7 +423,9 @@ describe('schema guarantees', () => {
     const results = await Promise.all(clients.map((c) => c.migrate()));
     await Promise.all(clients.map((c) => c.close()));
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-    const { rows } = await admin.query('select version, name from tandem.migrations order by version');
+    const { rows } = await admin.query(
+      'select version, name from tandem.migrations order by version',
+    );
     await admin.end();
     expect(rows[0]).toEqual({ version: 1, name: 'init' });
     expect(new Set(rows.map((r) => r.version)).size).toBe(rows.length);
@@ -296,7 +462,8 @@ describe('wake-up on commit', () => {
     await listener.query('listen tandem_wake');
     const t = createTandem({ pool, tasks: [sendReceipt], wakeDebounceMs: 50 });
     const start = performance.now();
-    for (let i = 0; i < 200; i++) await t.enqueue(pool, sendReceipt, { orderId: i }, { queue: 'burst' });
+    for (let i = 0; i < 200; i++)
+      await t.enqueue(pool, sendReceipt, { orderId: i }, { queue: 'burst' });
     const elapsed = performance.now() - start;
     await new Promise((r) => setTimeout(r, 50));
     await listener.end();

@@ -1,8 +1,8 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { migrate } from '../db/migrate.js';
 import { type Queryable, toQueryable } from '../db/executor.js';
-import { queuePause, queueResume, queueList } from '../db/queries/queues.js';
+import { migrate } from '../db/migrate.js';
+import { queueList, queuePause, queueResume } from '../db/queries/queues.js';
 import {
   taskCancelRunning,
   taskCancelWaiting,
@@ -18,7 +18,7 @@ import { TandemError } from '../errors.js';
 import { defaultLogger } from '../logger.js';
 import type { AnyTask, PayloadOf } from '../task.js';
 import type { EnqueueOptions, EnqueueResult, Logger, TaskRecord, TaskState } from '../types.js';
-import { type PreparedTask, prepareTask, toInsertJson } from './prepare.js';
+import { type PreparedTask, prepareTask, toInsertParams } from './prepare.js';
 import { WakeDebouncer } from './wake.js';
 
 /** How Tandem reaches PostgreSQL: give one of `connectionString`, `pool` or `db`. */
@@ -67,7 +67,10 @@ const ID_RE = /^[1-9][0-9]{0,18}$/;
 export function toTaskId(id: unknown): string {
   const s = typeof id === 'number' || typeof id === 'bigint' ? String(id) : id;
   if (typeof s !== 'string' || !ID_RE.test(s)) {
-    throw new TandemError('INVALID_ID', `task id must be a positive integer, got ${JSON.stringify(String(id))}`);
+    throw new TandemError(
+      'INVALID_ID',
+      `task id must be a positive integer, got ${JSON.stringify(String(id))}`,
+    );
   }
   return s;
 }
@@ -113,7 +116,10 @@ export class TandemClient {
   register(task: AnyTask): void {
     const prev = this.tasks.get(task.name);
     if (prev && prev !== task) {
-      throw new TandemError('INVALID_TASK_DEFINITION', `two different tasks are named ${JSON.stringify(task.name)}; task names must be unique`);
+      throw new TandemError(
+        'INVALID_TASK_DEFINITION',
+        `two different tasks are named ${JSON.stringify(task.name)}; task names must be unique`,
+      );
     }
     this.tasks.set(task.name, task);
   }
@@ -180,31 +186,47 @@ export class TandemClient {
   async enqueueMany(executor: unknown, items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
     this.assertOpen();
     if (!Array.isArray(items)) {
-      throw new TandemError('INVALID_OPTIONS', 'enqueueMany expects an array of { task, payload, options }');
+      throw new TandemError(
+        'INVALID_OPTIONS',
+        'enqueueMany expects an array of { task, payload, options }',
+      );
     }
     const prepared: PreparedTask[] = new Array(items.length);
     const queues = new Set<string>();
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      const p = prepareTask(this.resolve(item.task as AnyTask | string), item.payload, item.options, this.maxPayloadBytes);
+      const p = prepareTask(
+        this.resolve(item.task as AnyTask | string),
+        item.payload,
+        item.options,
+        this.maxPayloadBytes,
+      );
       prepared[i] = p;
       queues.add(p.queue);
     }
     const q = toQueryable(executor);
     if (prepared.length === 0) return [];
-    const rows = await q.query<InsertedRow>(taskInsertMany, [toInsertJson(prepared), this.wake.pick(queues)]);
-    return this.matchInserted(q, prepared, rows);
+    const { payloads, columns } = toInsertParams(prepared);
+    const [row] = await q.query<{ ids: string | null; keyed: [string, string][] | null }>(
+      taskInsertMany,
+      [payloads, this.wake.pick(queues), ...columns],
+    );
+    return this.matchInserted(q, prepared, row?.ids ? row.ids.split(',') : [], row?.keyed ?? []);
   }
 
   /**
-   * Maps inserted rows back to inputs. Identity values follow insertion
-   * order, which follows the input order, so sorted ids line up with the
+   * Maps inserted ids back to inputs. Identity values follow insertion
+   * order, which follows input order, so the sorted new ids line up with the
    * inputs that were not duplicates.
    */
-  private async matchInserted(q: Queryable, prepared: PreparedTask[], rows: InsertedRow[]): Promise<EnqueueResult[]> {
-    if (rows.length > 1) rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  private async matchInserted(
+    q: Queryable,
+    prepared: PreparedTask[],
+    ids: string[],
+    keyed: [string, string][],
+  ): Promise<EnqueueResult[]> {
     const insertedKeys = new Set<string>();
-    for (const r of rows) if (r.key !== null) insertedKeys.add(`${r.name}\u0000${r.key}`);
+    for (const [name, key] of keyed) insertedKeys.add(`${name}\u0000${key}`);
     const out: (EnqueueResult | null)[] = new Array(prepared.length);
     const seen = new Set<string>();
     const missing: number[] = [];
@@ -220,8 +242,7 @@ export class TandemClient {
         }
         seen.add(k);
       }
-      const row = rows[next++]!;
-      out[i] = { id: row.id, inserted: true, state: row.state };
+      out[i] = { id: ids[next++]!, inserted: true, state: 'queued' };
     }
     if (missing.length > 0) {
       const keys = missing.map((i) => prepared[i]!.key);
@@ -232,7 +253,10 @@ export class TandemClient {
         const p = prepared[i]!;
         const r = byKey.get(`${p.name}\u0000${p.key}`);
         if (!r) {
-          throw new TandemError('INVALID_STATE', `task ${p.name} with key ${JSON.stringify(p.key)} conflicted but could not be found; it was deleted concurrently, enqueue again`);
+          throw new TandemError(
+            'INVALID_STATE',
+            `task ${p.name} with key ${JSON.stringify(p.key)} conflicted but could not be found; it was deleted concurrently, enqueue again`,
+          );
         }
         out[i] = { id: r.id, inserted: false, state: r.state };
       }
@@ -270,7 +294,10 @@ export class TandemClient {
     const task = await this.getTask(taskId);
     if (!task) throw new TandemError('TASK_NOT_FOUND', `no task with id ${taskId}`);
     if (rows.length === 0) {
-      throw new TandemError('INVALID_STATE', `task ${taskId} is ${task.state}; only failed, cancelled or succeeded tasks can be retried`);
+      throw new TandemError(
+        'INVALID_STATE',
+        `task ${taskId} is ${task.state}; only failed, cancelled or succeeded tasks can be retried`,
+      );
     }
     await this.sql.query(`select pg_notify('tandem_wake', $1)`, [rows[0]!.queue]);
     return task;
@@ -319,7 +346,10 @@ export class TandemClient {
 
 function checkQueueName(name: unknown): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(name)) {
-    throw new TandemError('INVALID_OPTIONS', `queue name must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(name)}`);
+    throw new TandemError(
+      'INVALID_OPTIONS',
+      `queue name must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(name)}`,
+    );
   }
   return name;
 }

@@ -19,7 +19,15 @@ export interface PreparedTask {
 }
 
 const QUEUE_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
-const OPTION_KEYS = new Set(['key', 'runAt', 'delay', 'priority', 'queue', 'maxAttempts', 'metadata']);
+const OPTION_KEYS = new Set([
+  'key',
+  'runAt',
+  'delay',
+  'priority',
+  'queue',
+  'maxAttempts',
+  'metadata',
+]);
 
 function invalid(task: string, msg: string): TandemError {
   return new TandemError('INVALID_OPTIONS', `enqueue(${JSON.stringify(task)}): ${msg}`);
@@ -39,7 +47,10 @@ export function prepareTask(
   if (typeof o !== 'object') throw invalid(task.name, `options must be an object, got ${typeof o}`);
   for (const k of Object.keys(o)) {
     if (!OPTION_KEYS.has(k)) {
-      throw invalid(task.name, `unknown option ${JSON.stringify(k)}; known options: ${[...OPTION_KEYS].join(', ')}`);
+      throw invalid(
+        task.name,
+        `unknown option ${JSON.stringify(k)}; known options: ${[...OPTION_KEYS].join(', ')}`,
+      );
     }
   }
   const parsed = task.schema.safeParse(payload);
@@ -55,7 +66,11 @@ export function prepareTask(
       issues,
     );
   }
-  const payloadJson = toJson(payload, 'PAYLOAD_NOT_JSON', `payload for task ${JSON.stringify(task.name)}`);
+  const payloadJson = toJson(
+    payload,
+    'PAYLOAD_NOT_JSON',
+    `payload for task ${JSON.stringify(task.name)}`,
+  );
   const size = Buffer.byteLength(payloadJson);
   if (size > maxPayloadBytes) {
     throw new TandemError(
@@ -63,8 +78,14 @@ export function prepareTask(
       `payload for task ${JSON.stringify(task.name)} is ${size} bytes, over the ${maxPayloadBytes}-byte limit; store large data in your own table and pass its id, or raise maxPayloadBytes`,
     );
   }
-  if (o.key !== undefined && (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 500)) {
-    throw invalid(task.name, `key must be a non-empty string of at most 500 characters, got ${JSON.stringify(o.key)}`);
+  if (
+    o.key !== undefined &&
+    (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 500)
+  ) {
+    throw invalid(
+      task.name,
+      `key must be a non-empty string of at most 500 characters, got ${JSON.stringify(o.key)}`,
+    );
   }
   if (o.priority !== undefined && !Number.isInteger(o.priority)) {
     throw invalid(task.name, `priority must be an integer, got ${JSON.stringify(o.priority)}`);
@@ -73,10 +94,16 @@ export function prepareTask(
     throw invalid(task.name, `priority must fit in 32 bits, got ${o.priority}`);
   }
   if (o.maxAttempts !== undefined && (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1)) {
-    throw invalid(task.name, `maxAttempts must be an integer of at least 1, got ${JSON.stringify(o.maxAttempts)}`);
+    throw invalid(
+      task.name,
+      `maxAttempts must be an integer of at least 1, got ${JSON.stringify(o.maxAttempts)}`,
+    );
   }
   if (o.queue !== undefined && (typeof o.queue !== 'string' || !QUEUE_RE.test(o.queue))) {
-    throw invalid(task.name, `queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(o.queue)}`);
+    throw invalid(
+      task.name,
+      `queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(o.queue)}`,
+    );
   }
   if (o.runAt !== undefined && o.delay !== undefined) {
     throw invalid(task.name, 'give either runAt or delay, not both');
@@ -97,7 +124,11 @@ export function prepareTask(
     if (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata)) {
       throw invalid(task.name, 'metadata must be a plain object');
     }
-    metadataJson = toJson(o.metadata, 'INVALID_OPTIONS', `metadata for task ${JSON.stringify(task.name)}`);
+    metadataJson = toJson(
+      o.metadata,
+      'INVALID_OPTIONS',
+      `metadata for task ${JSON.stringify(task.name)}`,
+    );
   }
   return {
     name: task.name,
@@ -113,17 +144,50 @@ export function prepareTask(
   };
 }
 
-/** Serialises prepared tasks as the JSON array `taskInsertMany` reads; payloads are spliced in as already-serialised text. */
-export function toInsertJson(tasks: readonly PreparedTask[]): string {
-  const parts = new Array<string>(tasks.length);
-  for (let i = 0; i < tasks.length; i++) {
+/**
+ * The parameters of `taskInsertMany` (after $2): payloads as one JSON array
+ * built from the already-serialised payload texts, other columns as arrays.
+ */
+export function toInsertParams(tasks: readonly PreparedTask[]): {
+  payloads: string;
+  columns: unknown[];
+} {
+  const n = tasks.length;
+  const payloads = new Array<string>(n);
+  const names = new Array<string>(n);
+  const queues = new Array<string>(n);
+  const keys = new Array<string | null>(n);
+  const priorities = new Array<number>(n);
+  const maxAttempts = new Array<number>(n);
+  const runAts = new Array<string | null>(n);
+  const delays = new Array<number | null>(n);
+  const timeouts = new Array<number | null>(n);
+  const metadata = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
     const t = tasks[i]!;
-    parts[i] =
-      `{"name":${JSON.stringify(t.name)},"queue":${JSON.stringify(t.queue)},"payload":${t.payloadJson}` +
-      `,"key":${t.key === null ? 'null' : JSON.stringify(t.key)},"priority":${t.priority}` +
-      `,"max_attempts":${t.maxAttempts},"run_at":${t.runAt === null ? 'null' : `"${t.runAt}"`}` +
-      `,"delay_ms":${t.delayMs ?? 'null'},"timeout_ms":${t.timeoutMs ?? 'null'}` +
-      `,"metadata":${t.metadataJson ?? 'null'}}`;
+    payloads[i] = t.payloadJson;
+    names[i] = t.name;
+    queues[i] = t.queue;
+    keys[i] = t.key;
+    priorities[i] = t.priority;
+    maxAttempts[i] = t.maxAttempts;
+    runAts[i] = t.runAt;
+    delays[i] = t.delayMs;
+    timeouts[i] = t.timeoutMs;
+    metadata[i] = t.metadataJson ?? 'null';
   }
-  return `[${parts.join(',')}]`;
+  return {
+    payloads: `[${payloads.join(',')}]`,
+    columns: [
+      names,
+      queues,
+      keys,
+      priorities,
+      maxAttempts,
+      runAts,
+      delays,
+      timeouts,
+      `[${metadata.join(',')}]`,
+    ],
+  };
 }

@@ -29,9 +29,7 @@ export async function loadMigrations(): Promise<Migration[]> {
  * queue up: the first applies, the rest find nothing left to do.
  * `connect` must yield a dedicated connection (the transaction spans statements).
  */
-export async function migrate(
-  conn: Queryable,
-): Promise<{ applied: number[] }> {
+export async function migrate(conn: Queryable): Promise<{ applied: number[] }> {
   const migrations = await loadMigrations();
   await conn.query('begin');
   try {

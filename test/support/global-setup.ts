@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createTandem } from '../../src/index.js';
 import { startEmbeddedPostgres } from '../../src/embedded.js';
+import { createTandem } from '../../src/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

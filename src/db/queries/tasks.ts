@@ -4,28 +4,35 @@
  */
 
 /**
- * Inserts a batch given as one JSON array (one round trip, parsed once by
- * PostgreSQL). Idempotent on (key, name): conflicting rows are skipped and
- * looked up by `taskFindByKeys`. When anything is inserted, wakes the queues
- * in $2 at commit (the caller debounces which queues to name).
+ * Inserts a batch in one round trip. Columns arrive as parallel arrays and
+ * payloads as one JSON array, zipped by ROWS FROM (json_array_elements parses text far faster than
+ * jsonb or json_to_recordset; each element is cast once). Cheaper for
+ * PostgreSQL than json_to_recordset). Idempotent on (key, name): conflicting
+ * rows are skipped and looked up by `taskFindByKeys`. Returns one row: the
+ * new ids in insertion order, and the (name, key) pairs that were inserted. When anything is
+ * inserted, wakes the queues in $2 at commit (the caller debounces which).
  */
 export const taskInsertMany = `
 with ins as (
   insert into tandem.tasks
     (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
-  select r.name, r.queue, r.payload, r.key, r.priority, r.max_attempts,
+  select r.name, r.queue, r.payload::jsonb, r.key, r.priority, r.max_attempts,
          coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond'),
-         r.timeout_ms, r.metadata
-    from json_to_recordset($1::json) as r(
-      name text, queue text, payload jsonb, key text, priority integer,
-      max_attempts integer, run_at timestamptz, delay_ms bigint, timeout_ms integer, metadata jsonb)
+         r.timeout_ms, nullif(r.metadata::jsonb, 'null'::jsonb)
+    from rows from (
+      unnest($3::text[]), unnest($4::text[]), json_array_elements($1::json), unnest($5::text[]),
+      unnest($6::integer[]), unnest($7::integer[]), unnest($8::timestamptz[]), unnest($9::bigint[]),
+      unnest($10::integer[]), json_array_elements($11::json)
+    ) as r(name, queue, payload, key, priority, max_attempts, run_at, delay_ms, timeout_ms, metadata)
   on conflict (key, name) where key is not null do nothing
-  returning id, key, name, state
+  returning id, key, name
 ),
 wake as (
   select count(pg_notify('tandem_wake', q)) as n from unnest($2::text[]) as q
 )
-select ins.id::text as id, ins.key, ins.name, ins.state from ins, wake`;
+select string_agg(ins.id::text, ',' order by ins.id) as ids,
+       json_agg(json_build_array(ins.name, ins.key) order by ins.id) filter (where ins.key is not null) as keyed
+  from ins, wake`;
 
 /** Existing tasks for (key, name) pairs: the duplicates of an insert. */
 export const taskFindByKeys = `
@@ -38,7 +45,8 @@ export const taskGet = 'select * from tandem.tasks where id = $1';
 /**
  * The worker's one statement per round trip: settle the outcomes of finished
  * attempts ($2, a JSON array) and claim up to $4[i] runnable tasks from each
- * queue $3[i] for owner $1. Settling is guarded: only rows still running
+ * queue $3[i] for owner $1, only of task names in $5 (a worker leaves names
+ * it has no handler for to workers that do). Settling is guarded: only rows still running
  * under this owner and attempt change, so a worker that was declared dead can
  * never overwrite what happened after. Claiming skips locked rows and paused
  * queues, lowest priority value first, then run_at, then id.
@@ -66,6 +74,7 @@ claimable as (
     cross join lateral (
       select id from tandem.tasks
        where queue = q.queue and state in ('queued', 'retrying') and run_at <= now()
+         and name = any($5::text[])
        order by priority, run_at, id
        limit q.n
        for update skip locked

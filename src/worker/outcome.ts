@@ -1,0 +1,110 @@
+import type { AnyTask } from '../task.js';
+import { backoffDelay } from '../task.js';
+import type { AttemptError, TaskState } from '../types.js';
+
+/** A task as the claim statement hands it to the worker. */
+export interface ClaimedTask {
+  id: string;
+  name: string;
+  queue: string;
+  payload: unknown;
+  key: string | null;
+  attempt: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  metadata: Record<string, unknown> | null;
+}
+
+/** How one attempt ended, as the runner reports it. */
+export type Outcome =
+  | { kind: 'succeeded'; resultJson: string | null }
+  /** A transactional task whose completion already committed with its writes. */
+  | { kind: 'committed' }
+  | { kind: 'failed'; error: unknown; permanent: boolean }
+  | { kind: 'snoozed'; delayMs: number }
+  | { kind: 'cancelled' }
+  /** Give the task back without counting the attempt (shutdown). */
+  | { kind: 'released' };
+
+/** One row of the settle half of `taskSettleAndClaim`. */
+export interface SettleRow {
+  id: string;
+  attempt: number;
+  state: TaskState;
+  /** The result as JSON text, spliced into the batch unparsed. */
+  resultJson: string | null;
+  delay_ms: number | null;
+  error: AttemptError | null;
+  undo: boolean;
+}
+
+export function errorRecord(err: unknown, attempt: number, worker: string): AttemptError {
+  const e =
+    err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
+  return {
+    attempt,
+    at: new Date().toISOString(),
+    message: e.message,
+    name: e.name,
+    ...(e.stack ? { stack: e.stack } : {}),
+    worker,
+  };
+}
+
+/** Decides the next state of a task from its attempt's outcome. Null: nothing to write. */
+export function settleRow(
+  task: ClaimedTask,
+  def: AnyTask | undefined,
+  outcome: Outcome,
+  worker: string,
+): SettleRow | null {
+  const base = {
+    id: task.id,
+    attempt: task.attempt,
+    resultJson: null,
+    delay_ms: null,
+    error: null,
+    undo: false,
+  };
+  switch (outcome.kind) {
+    case 'committed':
+      return null;
+    case 'succeeded':
+      return { ...base, state: 'succeeded', resultJson: outcome.resultJson };
+    case 'cancelled':
+      return { ...base, state: 'cancelled' };
+    case 'released':
+      return { ...base, state: task.attempt - 1 > 0 ? 'retrying' : 'queued', undo: true };
+    case 'snoozed':
+      return {
+        ...base,
+        state: task.attempt - 1 > 0 ? 'retrying' : 'queued',
+        undo: true,
+        delay_ms: outcome.delayMs,
+      };
+    case 'failed': {
+      const error = errorRecord(outcome.error, task.attempt, worker);
+      if (outcome.permanent || task.attempt >= task.max_attempts || !def) {
+        return { ...base, state: 'failed', error };
+      }
+      return {
+        ...base,
+        state: 'retrying',
+        error,
+        delay_ms: backoffDelay(def.backoff, task.attempt),
+      };
+    }
+  }
+}
+
+/** The JSON array `taskSettleAndClaim` reads as $2. */
+export function toSettleJson(rows: readonly SettleRow[]): string {
+  const parts = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    parts[i] =
+      `{"id":${r.id},"attempt":${r.attempt},"state":"${r.state}","result":${r.resultJson ?? 'null'}` +
+      `,"delay_ms":${r.delay_ms ?? 'null'},"error":${r.error ? JSON.stringify(r.error) : 'null'},"undo":${r.undo}}`;
+  }
+  return `[${parts.join(',')}]`;
+}

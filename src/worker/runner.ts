@@ -1,0 +1,121 @@
+import { CompiledQuery, type Kysely } from 'kysely';
+import { toJson } from '../client/json.js';
+import { taskLockHeld, taskSucceedHeld } from '../db/queries/tasks.js';
+import { toMs } from '../duration.js';
+import { PermanentError, SnoozeError, TandemError } from '../errors.js';
+import type { AnyTask, TaskContext } from '../task.js';
+import type { Duration, Logger } from '../types.js';
+import { abortKind } from './abort.js';
+import type { ClaimedTask, Outcome } from './outcome.js';
+
+export interface RunnerDeps {
+  db: Kysely<any>;
+  workerId: string;
+  logger: Logger;
+}
+
+/** The transactional task's claim was lost (rescued or cancelled) before it could commit. */
+class ClaimLostError extends Error {
+  constructor(id: string) {
+    super(`task ${id} is no longer held by this worker; its transaction was rolled back`);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/**
+ * Runs one attempt of a task and reports how it ended. Never throws: every
+ * failure of the handler, sync or async, becomes an Outcome.
+ */
+export async function runAttempt(
+  task: ClaimedTask,
+  def: AnyTask,
+  signal: AbortSignal,
+  deps: RunnerDeps,
+): Promise<Outcome> {
+  const parsed = def.schema.safeParse(task.payload);
+  if (!parsed.success) {
+    const issues = (parsed.error.issues as { path: PropertyKey[]; message: string }[])
+      .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    const err = new TandemError(
+      'INVALID_PAYLOAD',
+      `stored payload no longer matches the schema of ${task.name}: ${issues}`,
+    );
+    return { kind: 'failed', error: err, permanent: true };
+  }
+  const ctx: TaskContext = {
+    id: task.id,
+    name: task.name,
+    queue: task.queue,
+    attempt: task.attempt,
+    maxAttempts: task.max_attempts,
+    key: task.key,
+    signal,
+    logger: deps.logger.child({ taskId: task.id, task: task.name, attempt: task.attempt }),
+    db: deps.db,
+    metadata: task.metadata,
+    snooze(delay: Duration): never {
+      throw new SnoozeError(toMs(delay, 'snooze delay'));
+    },
+  };
+  try {
+    if (def.transactional) return await runInTransaction(task, def, parsed.data, ctx, deps);
+    const result = await def.handler(parsed.data, ctx as never);
+    return { kind: 'succeeded', resultJson: resultToJson(task, result) };
+  } catch (err) {
+    return failureOutcome(err, signal);
+  }
+}
+
+function resultToJson(task: ClaimedTask, result: unknown): string | null {
+  if (result === undefined) return null;
+  return toJson(result, 'RESULT_NOT_JSON', `the result of task ${task.name} (id ${task.id})`);
+}
+
+function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
+  if (err instanceof SnoozeError) return { kind: 'snoozed', delayMs: err.delayMs };
+  switch (abortKind(signal)) {
+    case 'cancel':
+      return { kind: 'cancelled' };
+    case 'shutdown':
+    case 'lost':
+      return { kind: 'released' };
+    case 'timeout':
+      return { kind: 'failed', error: signal.reason, permanent: false };
+    default:
+      return { kind: 'failed', error: err, permanent: err instanceof PermanentError };
+  }
+}
+
+/**
+ * A transactional task: lock the task row (still ours?), run the handler with
+ * the transaction, mark it succeeded in the same transaction. If anything
+ * throws, the transaction rolls back and the failure is recorded by the
+ * worker's batch afterwards, on its own.
+ */
+async function runInTransaction(
+  task: ClaimedTask,
+  def: AnyTask,
+  payload: unknown,
+  ctx: TaskContext,
+  deps: RunnerDeps,
+): Promise<Outcome> {
+  const held = [task.id, task.attempt, deps.workerId];
+  await deps.db.transaction().execute(async (trx) => {
+    const locked = await trx.executeQuery(CompiledQuery.raw(taskLockHeld, held));
+    if (locked.rows.length === 0) throw new ClaimLostError(task.id);
+    // If the handler hangs, the server ends the session and frees the row.
+    const idleMs = (task.timeout_ms ?? 60_000) + 30_000;
+    await trx.executeQuery(
+      CompiledQuery.raw(`set local idle_in_transaction_session_timeout = ${idleMs}`),
+    );
+    const result = await def.handler(payload, { ...ctx, trx } as never);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const json = resultToJson(task, result);
+    const done = await trx.executeQuery(CompiledQuery.raw(taskSucceedHeld, [...held, json]));
+    if (Number(done.numAffectedRows ?? 0) === 0) throw new ClaimLostError(task.id);
+  });
+  return { kind: 'committed' };
+}
+
+export { ClaimLostError };

@@ -1,0 +1,457 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { TandemClient } from '../client/client.js';
+import { taskSettleAndClaim } from '../db/queries/tasks.js';
+import { toMs } from '../duration.js';
+import { TandemError } from '../errors.js';
+import type { AnyTask } from '../task.js';
+import type { Duration, Logger } from '../types.js';
+import { TaskAbortError } from './abort.js';
+import { Listener } from './listener.js';
+import {
+  type ClaimedTask,
+  type Outcome,
+  type SettleRow,
+  settleRow,
+  toSettleJson,
+} from './outcome.js';
+import { runAttempt } from './runner.js';
+import { trapUnhandledRejections } from './unhandled.js';
+
+export interface WorkerOptions {
+  /** Queue name → how many tasks of it run at once. Default: every registered task's queue, 10 each. */
+  queues?: Record<string, number>;
+  /** Poll fallback for delayed and retrying tasks and missed wake-ups. Default `'1s'`. */
+  pollInterval?: Duration;
+  /** Set false behind connection poolers that cannot LISTEN (transaction pooling): poll only. */
+  listen?: boolean;
+  /** How long `stop()` waits for running tasks before aborting them. Default `'30s'`. */
+  shutdownTimeout?: Duration;
+  /** Upper bound on tasks claimed ahead of free slots, per queue. Default 1000. */
+  maxPrefetch?: number;
+  /** How much work (in ms of handler time) a worker claims ahead of its slots. Default 100. */
+  prefetchWindowMs?: number;
+  logger?: Logger;
+}
+
+interface QueueState {
+  name: string;
+  concurrency: number;
+  running: number;
+  buffer: ClaimedTask[];
+  /** The last claim found fewer tasks than asked; wait for a wake-up. */
+  exhausted: boolean;
+  /** Bumped by every wake-up, so a claim that raced with one does not mark the queue exhausted. */
+  wakes: number;
+  /** Moving average of handler duration, ms. */
+  avgMs: number;
+  followUps: NodeJS.Timeout[];
+}
+
+interface Slot {
+  task: ClaimedTask;
+  def: AnyTask;
+  queue: QueueState;
+  controller: AbortController;
+  /** Its outcome was already queued for writing (timeout or cancel); ignore what the handler returns. */
+  settled: boolean;
+  started: number;
+  timer: NodeJS.Timeout | null;
+  done: Promise<void>;
+}
+
+/** Follow-up claims after a wake-up, for transactions whose notification the producer debounced away. */
+const FOLLOW_UPS_MS = [5, 50];
+
+/**
+ * Claims tasks with FOR UPDATE SKIP LOCKED, runs their handlers, and writes
+ * outcomes back in batches. All database work of the hot path is one
+ * statement per round trip: settle what finished, claim what fits.
+ */
+export class Worker {
+  readonly id: string;
+  private readonly logger: Logger;
+  private readonly queues = new Map<string, QueueState>();
+  private readonly running = new Map<string, Slot>();
+  private outcomes: SettleRow[] = [];
+  private readonly taskNames: string[];
+  private readonly pollMs: number;
+  private readonly shutdownMs: number;
+  private readonly maxPrefetch: number;
+  private readonly windowMs: number;
+  private readonly listener: Listener | null;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private pumping: Promise<void> | null = null;
+  private again = false;
+  private kickScheduled = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private dbFailures = 0;
+  private releaseTrap: (() => void) | null = null;
+  /** Counts of outcomes since start, for progress displays and tests. */
+  readonly stats = { claimed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, snoozed: 0 };
+
+  constructor(
+    private readonly client: TandemClient,
+    options: WorkerOptions = {},
+  ) {
+    this.id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.logger = (options.logger ?? client.logger).child({ worker: this.id });
+    const defs = [...client.taskDefinitions.values()];
+    if (defs.length === 0) {
+      throw new TandemError(
+        'INVALID_OPTIONS',
+        'a worker needs task definitions: pass them in createTandem({ tasks: [...] })',
+      );
+    }
+    this.taskNames = defs.map((d) => d.name);
+    const queues = options.queues ?? Object.fromEntries(defs.map((d) => [d.queue, 10]));
+    for (const [name, concurrency] of Object.entries(queues)) {
+      if (!Number.isInteger(concurrency) || concurrency < 1) {
+        throw new TandemError(
+          'INVALID_OPTIONS',
+          `concurrency of queue ${JSON.stringify(name)} must be a positive integer, got ${concurrency}`,
+        );
+      }
+      this.queues.set(name, {
+        name,
+        concurrency,
+        running: 0,
+        buffer: [],
+        exhausted: false,
+        wakes: 0,
+        avgMs: Number.NaN,
+        followUps: [],
+      });
+    }
+    this.pollMs = toMs(options.pollInterval ?? '1s', 'pollInterval');
+    this.shutdownMs = toMs(options.shutdownTimeout ?? '30s', 'shutdownTimeout');
+    this.maxPrefetch = options.maxPrefetch ?? 1000;
+    this.windowMs = options.prefetchWindowMs ?? 100;
+    const listen = options.listen ?? true;
+    if (listen && !client.connectionString) {
+      this.logger.warn('no connectionString: this worker polls instead of listening for wake-ups');
+    }
+    this.listener =
+      listen && client.connectionString
+        ? new Listener(
+            client.connectionString,
+            {
+              wake: (q) => this.wake(q),
+              cancel: (id) => this.cancelRunning(id),
+              connected: () => this.wakeAll(),
+              disconnected: () => {},
+            },
+            this.logger,
+          )
+        : null;
+  }
+
+  /** Starts claiming. Resolves once the worker listens and has made its first claim. */
+  async start(): Promise<void> {
+    if (this.state !== 'new')
+      throw new TandemError('INVALID_STATE', `worker ${this.id} was already started`);
+    this.state = 'running';
+    this.releaseTrap = trapUnhandledRejections(this.logger);
+    await this.listener?.start();
+    this.pollTimer = setInterval(() => this.wakeAll(), this.pollMs);
+    this.pollTimer.unref?.();
+    this.logger.info(
+      { queues: Object.fromEntries([...this.queues].map(([n, q]) => [n, q.concurrency])) },
+      'worker started',
+    );
+    this.kick();
+    await this.pumping;
+  }
+
+  private wakeAll(): void {
+    for (const q of this.queues.values()) this.wakeQueue(q);
+    this.kick();
+  }
+
+  private wakeQueue(q: QueueState): void {
+    q.exhausted = false;
+    q.wakes++;
+  }
+
+  private wake(queue: string): void {
+    const q = this.queues.get(queue);
+    if (!q || this.state !== 'running') return;
+    this.wakeQueue(q);
+    this.kick();
+    if (q.followUps.length === 0) {
+      q.followUps = FOLLOW_UPS_MS.map((ms, i) =>
+        setTimeout(() => {
+          if (i === FOLLOW_UPS_MS.length - 1) q.followUps = [];
+          this.wakeQueue(q);
+          this.kick();
+        }, ms),
+      );
+    }
+  }
+
+  private prefetch(q: QueueState): number {
+    if (Number.isNaN(q.avgMs)) return q.concurrency;
+    const ahead = Math.round((q.concurrency * this.windowMs) / Math.max(q.avgMs, 0.01));
+    return Math.max(1, Math.min(this.maxPrefetch, ahead));
+  }
+
+  /** Coalesces everything that happened in this tick into one round trip. */
+  private kick(): void {
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      if (this.pumping) this.again = true;
+      else
+        this.pumping = this.pump().finally(() => {
+          this.pumping = null;
+        });
+    });
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.again = false;
+      const settle = this.outcomes;
+      this.outcomes = [];
+      const names: string[] = [];
+      const counts: number[] = [];
+      const asked: { q: QueueState; n: number; wakes: number }[] = [];
+      if (this.state === 'running') {
+        for (const q of this.queues.values()) {
+          if (q.exhausted) continue;
+          const pre = this.prefetch(q);
+          const want = q.concurrency + pre - q.running - q.buffer.length;
+          if (want <= 0) continue;
+          if (settle.length === 0 && q.buffer.length > pre / 2) continue;
+          names.push(q.name);
+          counts.push(want);
+          asked.push({ q, n: want, wakes: q.wakes });
+        }
+      }
+      if (settle.length === 0 && names.length === 0) break;
+      let claimed: ClaimedTask[];
+      try {
+        claimed = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
+          this.id,
+          toSettleJson(settle),
+          names,
+          counts,
+          this.taskNames,
+        ]);
+        if (this.dbFailures > 0) this.logger.info('database reachable again');
+        this.dbFailures = 0;
+      } catch (err) {
+        this.outcomes = settle.concat(this.outcomes);
+        if (this.dbFailures === 0)
+          this.logger.error({ err }, 'claim/settle failed; retrying with backoff');
+        this.dbFailures++;
+        await sleep(Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
+        this.again = true;
+        continue;
+      }
+      this.stats.claimed += claimed.length;
+      const got = new Map<string, number>();
+      for (const t of claimed) {
+        const q = this.queues.get(t.queue)!;
+        if (this.state !== 'running') {
+          this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
+          continue;
+        }
+        q.buffer.push(t);
+        got.set(t.queue, (got.get(t.queue) ?? 0) + 1);
+      }
+      for (const a of asked) {
+        if ((got.get(a.q.name) ?? 0) < a.n && a.q.wakes === a.wakes) a.q.exhausted = true;
+      }
+      this.dispatch();
+    } while (this.again || this.outcomes.length > 0);
+  }
+
+  private dispatch(): void {
+    if (this.state !== 'running') return;
+    for (const q of this.queues.values()) {
+      while (q.running < q.concurrency && q.buffer.length > 0) this.run(q, q.buffer.shift()!);
+    }
+  }
+
+  private run(q: QueueState, task: ClaimedTask): void {
+    const def = this.client.taskDefinitions.get(task.name)!;
+    const controller = new AbortController();
+    const slot: Slot = {
+      task,
+      def,
+      queue: q,
+      controller,
+      settled: false,
+      started: performance.now(),
+      timer: null,
+      done: Promise.resolve(),
+    };
+    q.running++;
+    this.running.set(task.id, slot);
+    const timeoutMs = task.timeout_ms ?? def.timeoutMs;
+    if (timeoutMs) slot.timer = setTimeout(() => this.timeOut(slot, timeoutMs), timeoutMs);
+    slot.done = runAttempt(task, def, controller.signal, {
+      db: this.client.db,
+      workerId: this.id,
+      logger: this.logger,
+    }).then((outcome) => this.finish(slot, outcome));
+  }
+
+  private timeOut(slot: Slot, ms: number): void {
+    slot.timer = null;
+    const reason = new TaskAbortError(
+      'timeout',
+      `task ${slot.task.name} (id ${slot.task.id}) timed out after ${ms} ms`,
+    );
+    slot.controller.abort(reason);
+    // A transactional task still holds its row lock: its failure is written once its transaction ends.
+    if (!slot.def.transactional)
+      this.settleNow(slot, { kind: 'failed', error: reason, permanent: false });
+    const warn = setTimeout(() => {
+      if (this.running.get(slot.task.id) === slot) {
+        this.logger.warn(
+          { taskId: slot.task.id, task: slot.task.name },
+          'handler ignores ctx.signal: still running after its timeout; its slot stays taken until it returns',
+        );
+      }
+    }, 5_000);
+    warn.unref?.();
+  }
+
+  private cancelRunning(id: string): void {
+    const slot = this.running.get(id);
+    if (!slot || slot.controller.signal.aborted) return;
+    slot.controller.abort(
+      new TaskAbortError('cancel', `task ${slot.task.name} (id ${id}) was cancelled`),
+    );
+    if (!slot.def.transactional) this.settleNow(slot, { kind: 'cancelled' });
+  }
+
+  private settleNow(slot: Slot, outcome: Outcome): void {
+    if (slot.settled) return;
+    slot.settled = true;
+    this.record(slot, outcome);
+    this.kick();
+  }
+
+  private record(slot: Slot, outcome: Outcome): void {
+    const row = settleRow(slot.task, slot.def, outcome, this.id);
+    if (row) this.outcomes.push(row);
+    switch (row?.state ?? 'succeeded') {
+      case 'succeeded':
+        this.stats.succeeded++;
+        break;
+      case 'failed':
+        this.stats.failed++;
+        break;
+      case 'retrying':
+        if (outcome.kind === 'failed') this.stats.retried++;
+        else this.stats.snoozed++;
+        break;
+      case 'cancelled':
+        this.stats.cancelled++;
+        break;
+      default:
+        if (outcome.kind === 'snoozed') this.stats.snoozed++;
+    }
+    if (outcome.kind === 'failed') {
+      const err = outcome.error as Error;
+      this.logger.warn(
+        {
+          taskId: slot.task.id,
+          task: slot.task.name,
+          attempt: slot.task.attempt,
+          next: row?.state,
+          err: { name: err?.name, message: err?.message },
+        },
+        'task attempt failed',
+      );
+    }
+  }
+
+  private finish(slot: Slot, outcome: Outcome): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    const q = slot.queue;
+    q.running--;
+    this.running.delete(slot.task.id);
+    const ms = performance.now() - slot.started;
+    q.avgMs = Number.isNaN(q.avgMs) ? ms : q.avgMs * 0.9 + ms * 0.1;
+    if (!slot.settled) {
+      slot.settled = true;
+      this.record(slot, outcome);
+    }
+    this.dispatch();
+    this.kick();
+  }
+
+  /** Number of tasks this worker holds (running or claimed ahead). */
+  get held(): number {
+    let n = this.running.size;
+    for (const q of this.queues.values()) n += q.buffer.length;
+    return n;
+  }
+
+  /**
+   * Graceful shutdown: stop claiming, give back claimed-ahead tasks at once,
+   * wait up to `shutdownTimeout` for running ones, then abort them and give
+   * them back without counting the attempt. Resolves when the worker holds
+   * nothing.
+   */
+  async stop(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'stopping';
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const q of this.queues.values()) {
+      for (const t of q.followUps) clearTimeout(t);
+      for (const t of q.buffer)
+        this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
+      q.buffer = [];
+    }
+    this.kick();
+    const deadline = Date.now() + this.shutdownMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await Promise.race([
+        Promise.all([...this.running.values()].map((s) => s.done)),
+        sleep(deadline - Date.now()),
+      ]);
+    }
+    if (this.running.size > 0) {
+      this.logger.warn(
+        { running: this.running.size },
+        'shutdown timeout reached; aborting running tasks',
+      );
+      const transactional: Promise<void>[] = [];
+      for (const slot of this.running.values()) {
+        slot.controller.abort(new TaskAbortError('shutdown', 'worker is shutting down'));
+        if (slot.def.transactional) transactional.push(slot.done);
+        else this.settleNow(slot, { kind: 'released' });
+      }
+      // Their transactions roll back as soon as the handlers return.
+      await Promise.race([Promise.all(transactional), sleep(5_000)]);
+    }
+    await this.flush();
+    await this.listener?.stop();
+    this.releaseTrap?.();
+    this.state = 'stopped';
+    this.logger.info(this.stats, 'worker stopped');
+  }
+
+  /** Waits until every queued outcome is written. */
+  private async flush(): Promise<void> {
+    for (
+      let i = 0;
+      i < 1000 && (this.pumping || this.outcomes.length > 0 || this.kickScheduled);
+      i++
+    ) {
+      if (this.pumping) await this.pumping;
+      else if (this.outcomes.length > 0) this.kick();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
