@@ -25,4 +25,6 @@ export type {
   TaskRecord,
   TaskState,
 } from './types.js';
+export type { Schedule } from './worker/cron.js';
+export type { RetentionOptions } from './worker/pruner.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';

@@ -1,12 +1,28 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
+import type { Schedule } from './worker/cron.js';
+import type { RetentionOptions } from './worker/pruner.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
 
-export interface TandemOptions extends ClientOptions {}
+export interface TandemOptions extends ClientOptions {
+  /** Cron schedules, run by whichever worker leads. */
+  schedules?: readonly Schedule[];
+  /** How long finished tasks are kept (the leader prunes). Default: succeeded 7 days, failed and cancelled 30 days. */
+  retention?: RetentionOptions;
+}
 
 /**
  * Tandem: enqueue in your transactions, run workers, audit everything.
  */
 export class Tandem extends TandemClient {
+  private readonly schedules: readonly Schedule[];
+  private readonly retention: RetentionOptions | undefined;
+
+  constructor(options: TandemOptions) {
+    super(options);
+    this.schedules = options.schedules ?? [];
+    this.retention = options.retention;
+  }
+
   /**
    * Creates a worker for this instance's tasks.
    *
@@ -16,7 +32,11 @@ export class Tandem extends TandemClient {
    * process.on('SIGTERM', () => worker.stop());
    */
   worker(options?: WorkerOptions): Worker {
-    return new Worker(this, options);
+    return new Worker(this, {
+      ...options,
+      schedules: [...this.schedules, ...(options?.schedules ?? [])],
+      retention: options?.retention ?? this.retention,
+    });
   }
 }
 

@@ -264,6 +264,26 @@ export class TandemClient {
     return out as EnqueueResult[];
   }
 
+  /**
+   * A connection of its own, outside the pool's rotation: for LISTEN and for
+   * session-level locks. Needs `connectionString` or `pool`.
+   */
+  async openConnection(): Promise<{ client: pg.ClientBase; close(): Promise<void> }> {
+    if (this.connectionString) {
+      const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
+      await client.connect();
+      return { client, close: () => client.end() };
+    }
+    if (this.pool) {
+      const client = await this.pool.connect();
+      return { client, close: async () => client.release(true) };
+    }
+    throw new TandemError(
+      'INVALID_OPTIONS',
+      'workers need their own connections: create Tandem with connectionString or pool, not db alone',
+    );
+  }
+
   /** One task by id, or null. */
   async getTask(id: string | number | bigint): Promise<TaskRecord | null> {
     const [row] = await this.sql.query<TaskRow>(taskGet, [toTaskId(id)]);

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { TandemClient } from '../client/client.js';
 import { taskSettleAndClaim } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
@@ -7,7 +5,9 @@ import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { Duration, Logger } from '../types.js';
 import { TaskAbortError } from './abort.js';
-import { Listener } from './listener.js';
+import { ControlConnection } from './control-connection.js';
+import { CronScheduler, type Schedule } from './cron.js';
+import { Leader } from './leader.js';
 import {
   type ClaimedTask,
   type Outcome,
@@ -15,6 +15,9 @@ import {
   settleRow,
   toSettleJson,
 } from './outcome.js';
+import { prune, type RetentionOptions, resolveRetention } from './pruner.js';
+import { Registry } from './registry.js';
+import { rescue } from './rescuer.js';
 import { runAttempt } from './runner.js';
 import { trapUnhandledRejections } from './unhandled.js';
 
@@ -31,6 +34,16 @@ export interface WorkerOptions {
   maxPrefetch?: number;
   /** How much work (in ms of handler time) a worker claims ahead of its slots. Default 100. */
   prefetchWindowMs?: number;
+  /**
+   * A worker whose heartbeat is older than this is presumed frozen or cut
+   * off, and its tasks are rescued. Default `'30s'`. (A killed worker is
+   * noticed within a second through its liveness lock, whatever the lease.)
+   */
+  lease?: Duration;
+  /** Cron schedules this worker runs when it is the leader. */
+  schedules?: readonly Schedule[];
+  /** How long finished tasks are kept. Default: succeeded 7 days, failed and cancelled 30 days. */
+  retention?: RetentionOptions;
   logger?: Logger;
 }
 
@@ -62,6 +75,8 @@ interface Slot {
 
 /** Follow-up claims after a wake-up, for transactions whose notification the producer debounced away. */
 const FOLLOW_UPS_MS = [5, 50];
+/** Leader duties and elections are checked this often. */
+const MAINTENANCE_EVERY_MS = 250;
 
 /**
  * Claims tasks with FOR UPDATE SKIP LOCKED, runs their handlers, and writes
@@ -69,8 +84,14 @@ const FOLLOW_UPS_MS = [5, 50];
  * statement per round trip: settle what finished, claim what fits.
  */
 export class Worker {
-  readonly id: string;
   private readonly logger: Logger;
+  private readonly registry: Registry;
+  private readonly control: ControlConnection;
+  private readonly leader: Leader;
+  private readonly leaseMs: number;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private maintaining = false;
   private readonly queues = new Map<string, QueueState>();
   private readonly running = new Map<string, Slot>();
   private outcomes: SettleRow[] = [];
@@ -79,7 +100,6 @@ export class Worker {
   private readonly shutdownMs: number;
   private readonly maxPrefetch: number;
   private readonly windowMs: number;
-  private readonly listener: Listener | null;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private pumping: Promise<void> | null = null;
   private again = false;
@@ -94,8 +114,7 @@ export class Worker {
     private readonly client: TandemClient,
     options: WorkerOptions = {},
   ) {
-    this.id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.logger = (options.logger ?? client.logger).child({ worker: this.id });
+    this.logger = options.logger ?? client.logger;
     const defs = [...client.taskDefinitions.values()];
     if (defs.length === 0) {
       throw new TandemError(
@@ -127,23 +146,49 @@ export class Worker {
     this.shutdownMs = toMs(options.shutdownTimeout ?? '30s', 'shutdownTimeout');
     this.maxPrefetch = options.maxPrefetch ?? 1000;
     this.windowMs = options.prefetchWindowMs ?? 100;
-    const listen = options.listen ?? true;
-    if (listen && !client.connectionString) {
-      this.logger.warn('no connectionString: this worker polls instead of listening for wake-ups');
-    }
-    this.listener =
-      listen && client.connectionString
-        ? new Listener(
-            client.connectionString,
-            {
-              wake: (q) => this.wake(q),
-              cancel: (id) => this.cancelRunning(id),
-              connected: () => this.wakeAll(),
-              disconnected: () => {},
-            },
-            this.logger,
-          )
-        : null;
+    this.leaseMs = toMs(options.lease ?? '30s', 'lease');
+    this.registry = new Registry(queues);
+    this.control = new ControlConnection(
+      () => client.openConnection(),
+      options.listen ?? true,
+      {
+        wake: (q) => this.wake(q),
+        cancel: (id) => this.cancelRunning(id),
+        connected: async (conn) => {
+          if (!(await this.registry.attach(conn)))
+            this.abandon('it was declared dead while disconnected');
+          this.wakeAll();
+        },
+      },
+      this.logger,
+    );
+    const cron = new CronScheduler(client, options.schedules ?? [], this.logger);
+    const retention = resolveRetention(options.retention);
+    this.leader = new Leader(
+      client.sql,
+      () => this.id,
+      this.leaseMs,
+      [
+        {
+          name: 'rescuer',
+          everyMs: MAINTENANCE_EVERY_MS,
+          run: () => rescue(client.sql, this.leaseMs, this.logger),
+        },
+        { name: 'cron', everyMs: 500, run: () => cron.tick() },
+        { name: 'pruner', everyMs: 60_000, run: () => prune(client.sql, retention, this.logger) },
+      ],
+      this.logger,
+    );
+  }
+
+  /** This worker's id in `tandem.workers` and in `tasks.owner`. */
+  get id(): string {
+    return this.registry.id;
+  }
+
+  /** Whether this worker currently holds the leader lease. */
+  get isLeader(): boolean {
+    return this.leader.isLeader;
   }
 
   /** Starts claiming. Resolves once the worker listens and has made its first claim. */
@@ -152,15 +197,72 @@ export class Worker {
       throw new TandemError('INVALID_STATE', `worker ${this.id} was already started`);
     this.state = 'running';
     this.releaseTrap = trapUnhandledRejections(this.logger);
-    await this.listener?.start();
+    try {
+      await this.control.start();
+    } catch (err) {
+      this.state = 'stopped';
+      this.releaseTrap();
+      throw err;
+    }
     this.pollTimer = setInterval(() => this.wakeAll(), this.pollMs);
-    this.pollTimer.unref?.();
+    this.maintenanceTimer = setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS);
+    const beatMs = Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 6)));
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), beatMs);
     this.logger.info(
-      { queues: Object.fromEntries([...this.queues].map(([n, q]) => [n, q.concurrency])) },
+      {
+        worker: this.id,
+        queues: Object.fromEntries([...this.queues].map(([n, q]) => [n, q.concurrency])),
+      },
       'worker started',
     );
     this.kick();
     await this.pumping;
+    await this.maintain();
+  }
+
+  private async maintain(): Promise<void> {
+    if (this.maintaining || this.state !== 'running') return;
+    this.maintaining = true;
+    try {
+      await this.leader.tick();
+    } finally {
+      this.maintaining = false;
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.state !== 'running' || !this.control.connected) return;
+    try {
+      if (!(await this.registry.heartbeat(this.client.sql))) {
+        this.abandon('its heartbeat was too late');
+        await this.control.withClient((conn) => this.registry.reregister(conn));
+      }
+    } catch {
+      // The control connection reports outages; the next beat tries again.
+    }
+  }
+
+  /**
+   * This worker was declared dead and its tasks were given to others: stop
+   * them here without writing anything (the guarded settle would ignore it).
+   */
+  private abandon(why: string): void {
+    let n = 0;
+    for (const slot of this.running.values()) {
+      if (slot.settled) continue;
+      slot.settled = true;
+      slot.controller.abort(new TaskAbortError('lost', `worker ${this.id} lost this task: ${why}`));
+      n++;
+    }
+    for (const q of this.queues.values()) {
+      n += q.buffer.length;
+      q.buffer = [];
+    }
+    this.outcomes = [];
+    this.logger.warn(
+      { tasks: n },
+      `this worker was declared dead (${why}); dropped its tasks and registered again`,
+    );
   }
 
   private wakeAll(): void {
@@ -403,6 +505,8 @@ export class Worker {
     if (this.state !== 'running') return;
     this.state = 'stopping';
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const q of this.queues.values()) {
       for (const t of q.followUps) clearTimeout(t);
       for (const t of q.buffer)
@@ -432,7 +536,11 @@ export class Worker {
       await Promise.race([Promise.all(transactional), sleep(5_000)]);
     }
     await this.flush();
-    await this.listener?.stop();
+    await this.leader.resign();
+    await this.registry
+      .deregister(this.client.sql)
+      .catch((err) => this.logger.warn({ err }, 'could not deregister'));
+    await this.control.stop();
     this.releaseTrap?.();
     this.state = 'stopped';
     this.logger.info(this.stats, 'worker stopped');

@@ -140,3 +140,39 @@ update tandem.tasks
    set state = case when attempt - 1 > 0 then 'retrying' else 'queued' end,
        attempt = attempt - 1, started_at = null, owner = null
  where id = any($1::bigint[]) and owner = $2 and state = 'running'`;
+
+/**
+ * Rescue: running tasks whose worker is dead (or unknown) become runnable
+ * at once, the lost attempt recorded and counted. Rows locked by a live
+ * transaction are skipped and retried on the next pass.
+ */
+export const taskRescue = `
+with lost as (
+  select t.id from tandem.tasks t
+   where t.state = 'running'
+     and (t.owner in (select tandem.dead_workers($1 * interval '1 millisecond'))
+          or not exists (select 1 from tandem.workers w where w.id = t.owner))
+   for update of t skip locked
+)
+update tandem.tasks t set
+  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
+  finished_at = case when t.attempt >= t.max_attempts then now() end,
+  run_at = now(),
+  errors = t.errors || jsonb_build_array(jsonb_build_object(
+    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
+    'message', 'worker lost: ' || t.owner || ' died or stopped responding while running this attempt')),
+  owner = null
+from lost where t.id = lost.id
+returning t.id::text as id, t.queue`;
+
+/** One bounded batch of retention pruning for one terminal state. */
+export const taskPrune = `
+with gone as (
+  delete from tandem.tasks
+   where id in (select id from tandem.tasks
+                 where state = $1 and finished_at < now() - $2 * interval '1 millisecond'
+                 order by finished_at
+                 limit $3)
+  returning 1
+)
+select count(*)::int as n from gone`;

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { type DatabaseOptions, withTandem } from '../context.js';
+import { databaseUrlOption } from '../options.js';
+
+export function register(program: Command): void {
+  program
+    .command('migrate')
+    .description('create or upgrade the tandem schema (safe to run from many processes at once)')
+    .addOption(databaseUrlOption())
+    .action(async (opts: DatabaseOptions) => {
+      await withTandem(opts, async (tandem) => {
+        const { applied } = await tandem.migrate();
+        process.stdout.write(
+          applied.length
+            ? `applied ${applied.length} migration${applied.length > 1 ? 's' : ''}: ${applied.join(', ')}\n`
+            : 'the tandem schema is up to date\n',
+        );
+      });
+    });
+}

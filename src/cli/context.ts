@@ -1,0 +1,32 @@
+/** Opens what a command needs (database, Tandem instance) and always closes it. */
+import { createTandem, type Tandem } from '../tandem.js';
+import type { AnyTask } from '../task.js';
+import { type CliDatabase, openDatabase } from './database.js';
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+}
+
+/** Runs `fn` with a Tandem instance on the command's database, then closes both. */
+export async function withTandem<T>(
+  options: DatabaseOptions,
+  fn: (tandem: Tandem, db: CliDatabase) => Promise<T>,
+  tasks: readonly AnyTask[] = [],
+): Promise<T> {
+  const db = await openDatabase(options.databaseUrl);
+  try {
+    const tandem = createTandem({ connectionString: db.connectionString, tasks });
+    try {
+      return await fn(tandem, db);
+    } finally {
+      await tandem.close();
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+/** Prints a value as JSON on stdout. */
+export function printJson(value: unknown, pretty = true): void {
+  process.stdout.write(`${JSON.stringify(value, null, pretty ? 2 : undefined)}\n`);
+}

@@ -1,0 +1,57 @@
+/**
+ * Runs embedded PostgreSQL for the CLI, in a process of its own.
+ *
+ * Why a separate process: PostgreSQL is spawned as a child of whoever starts
+ * it, in that process's group, so a Ctrl-C in the terminal would reach the
+ * server too and shut it down before the worker could finish or release its
+ * tasks. The CLI starts this host detached (its own session), so terminal
+ * signals never reach the server; the CLI stops it last, over IPC. If the CLI
+ * dies, the IPC channel closes and the host stops the server anyway.
+ *
+ * Protocol: the host sends `{ type: 'ready', connectionString, dataDir, owned }`
+ * or `{ type: 'error', message }`, and stops on `{ type: 'stop' }` or disconnect.
+ */
+import { startEmbeddedPostgres } from '../embedded.js';
+
+export type HostMessage =
+  | { type: 'ready'; connectionString: string; dataDir: string; owned: boolean }
+  | { type: 'error'; message: string };
+
+const send = (m: HostMessage) => process.send?.(m);
+
+if (!process.send) {
+  process.stderr.write('embedded-host is started by the tandem CLI, not run directly\n');
+  process.exit(2);
+}
+
+let stopping = false;
+try {
+  const server = await startEmbeddedPostgres({
+    dataDir: process.env.TANDEM_EMBEDDED_DIR || '.tandem/pg',
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    server.stop().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`could not stop embedded PostgreSQL: ${err?.message ?? err}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'stop') stop();
+  });
+  process.on('disconnect', stop);
+  send({
+    type: 'ready',
+    connectionString: server.connectionString,
+    dataDir: server.dataDir,
+    owned: server.owned,
+  });
+} catch (err) {
+  send({ type: 'error', message: (err as Error)?.message ?? String(err) });
+  process.disconnect?.();
+  process.exitCode = 1;
+}
