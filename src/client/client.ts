@@ -103,6 +103,10 @@ export class TandemClient {
     this.connectionString = connectionString ?? null;
     this.pool = pool ?? (connectionString ? new pg.Pool({ connectionString, max: 10 }) : null);
     this.pool?.on('error', (err) => this.logger.warn({ err }, 'idle PostgreSQL connection failed'));
+    // A checked-out connection that dies between statements (server restart)
+    // emits 'error'; without a listener that would crash the process. The
+    // failure still reaches whoever uses the connection next.
+    if (!pool) this.pool?.on('connect', (c) => c.on('error', () => {}));
     this.ownsDb = !db && !pool && !!connectionString;
     this.db = db ?? new Kysely({ dialect: new PostgresDialect({ pool: this.pool! }) });
     this.sql = toQueryable(this.pool ?? this.db);
