@@ -5,7 +5,7 @@
  * at commit, which serialises every notifying commit in the cluster. So this
  * process names a queue at most once per `windowMs`; workers cover the
  * transactions in between with a follow-up claim shortly after each wake-up
- * and with their poll fallback (see docs/wake-up.md).
+ * and with their poll fallback (see docs/design.md, "Wake-up on commit").
  */
 export class WakeDebouncer {
   private readonly last = new Map<string, number>();

@@ -1,0 +1,26 @@
+-- Audit views: plain SQL over tandem.tasks for operators.
+
+-- One row per attempt that has ended: every failed attempt from `errors`, and
+-- the final attempt of a succeeded or cancelled task.
+create view tandem.task_attempts as
+select t.id as task_id, t.name, t.queue, t.key,
+       (e->>'attempt')::integer as attempt,
+       'failed'::text as outcome,
+       (e->>'at')::timestamptz as at,
+       e->>'name' as error_name,
+       e->>'message' as error_message,
+       e->>'worker' as worker
+  from tandem.tasks t
+ cross join lateral jsonb_array_elements(t.errors) as e
+union all
+select t.id, t.name, t.queue, t.key, t.attempt, t.state, t.finished_at, null, null, null
+  from tandem.tasks t
+ where t.state in ('succeeded', 'cancelled');
+
+-- Live counts per queue and state (finished states over the last hour).
+create view tandem.queue_stats as
+select queue, state, count(*) as tasks, min(run_at) filter (where state in ('queued', 'retrying')) as oldest_run_at
+  from tandem.tasks
+ where state in ('queued', 'running', 'retrying')
+    or finished_at > now() - interval '1 hour'
+ group by queue, state;
