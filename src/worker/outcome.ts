@@ -97,14 +97,28 @@ export function settleRow(
   }
 }
 
-/** The JSON array `taskSettleAndClaim` reads as $2. */
-export function toSettleJson(rows: readonly SettleRow[]): string {
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
+/** The settle half of `taskSettleAndClaim`'s parameters: $2, then $6…$11. */
+export function toSettleParams(rows: readonly SettleRow[]): { ids: string[]; rest: unknown[] } {
+  const n = rows.length;
+  const ids = new Array<string>(n);
+  const attempts = new Array<number>(n);
+  const states = new Array<string>(n);
+  const results = new Array<string>(n);
+  const delays = new Array<number | null>(n);
+  const errors = new Array<string>(n);
+  const undo = new Array<boolean>(n);
+  for (let i = 0; i < n; i++) {
     const r = rows[i]!;
-    parts[i] =
-      `{"id":${r.id},"attempt":${r.attempt},"state":"${r.state}","result":${r.resultJson ?? 'null'}` +
-      `,"delay_ms":${r.delay_ms ?? 'null'},"error":${r.error ? JSON.stringify(r.error) : 'null'},"undo":${r.undo}}`;
+    ids[i] = r.id;
+    attempts[i] = r.attempt;
+    states[i] = r.state;
+    results[i] = r.resultJson ?? 'null';
+    delays[i] = r.delay_ms;
+    errors[i] = r.error ? JSON.stringify(r.error) : 'null';
+    undo[i] = r.undo;
   }
-  return `[${parts.join(',')}]`;
+  return {
+    ids,
+    rest: [attempts, states, `[${results.join(',')}]`, delays, `[${errors.join(',')}]`, undo],
+  };
 }

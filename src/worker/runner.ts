@@ -51,7 +51,12 @@ export async function runAttempt(
     maxAttempts: task.max_attempts,
     key: task.key,
     signal,
-    logger: deps.logger.child({ taskId: task.id, task: task.name, attempt: task.attempt }),
+    // Created on first use: a child logger per task is measurable at 40,000 tasks/s.
+    get logger() {
+      const child = deps.logger.child({ taskId: task.id, task: task.name, attempt: task.attempt });
+      Object.defineProperty(this, 'logger', { value: child });
+      return child;
+    },
     db: deps.db,
     metadata: task.metadata,
     snooze(delay: Duration): never {

@@ -13,7 +13,7 @@ import {
   type Outcome,
   type SettleRow,
   settleRow,
-  toSettleJson,
+  toSettleParams,
 } from './outcome.js';
 import { prune, type RetentionOptions, resolveRetention } from './pruner.js';
 import { Registry } from './registry.js';
@@ -56,6 +56,8 @@ interface QueueState {
   exhausted: boolean;
   /** Bumped by every wake-up, so a claim that raced with one does not mark the queue exhausted. */
   wakes: number;
+  /** Tasks asked for by claims still in flight. */
+  asking: number;
   /** Moving average of handler duration, ms. */
   avgMs: number;
   followUps: NodeJS.Timeout[];
@@ -77,6 +79,15 @@ interface Slot {
 const FOLLOW_UPS_MS = [5, 50];
 /** Leader duties and elections are checked this often. */
 const MAINTENANCE_EVERY_MS = 250;
+/** Round trips (settle + claim statements) a worker keeps in flight at once. */
+const MAX_IN_FLIGHT = 2;
+
+interface Round {
+  settle: SettleRow[];
+  names: string[];
+  counts: number[];
+  asked: { q: QueueState; n: number; wakes: number }[];
+}
 
 /**
  * Claims tasks with FOR UPDATE SKIP LOCKED, runs their handlers, and writes
@@ -101,8 +112,10 @@ export class Worker {
   private readonly maxPrefetch: number;
   private readonly windowMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
-  private pumping: Promise<void> | null = null;
-  private again = false;
+  private inFlight = 0;
+  private backingOff = false;
+  private firstRound: Promise<void> | null = null;
+  private readonly idle: (() => void)[] = [];
   private kickScheduled = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private dbFailures = 0;
@@ -136,6 +149,7 @@ export class Worker {
         concurrency,
         running: 0,
         buffer: [],
+        asking: 0,
         exhausted: false,
         wakes: 0,
         avgMs: Number.NaN,
@@ -215,8 +229,8 @@ export class Worker {
       },
       'worker started',
     );
-    this.kick();
-    await this.pumping;
+    this.launch();
+    await this.firstRound;
     await this.maintain();
   }
 
@@ -297,77 +311,103 @@ export class Worker {
     return Math.max(1, Math.min(this.maxPrefetch, ahead));
   }
 
-  /** Coalesces everything that happened in this tick into one round trip. */
+  /** Coalesces everything that happened in this tick into the next round trip. */
   private kick(): void {
     if (this.kickScheduled) return;
     this.kickScheduled = true;
     setImmediate(() => {
       this.kickScheduled = false;
-      if (this.pumping) this.again = true;
-      else
-        this.pumping = this.pump().finally(() => {
-          this.pumping = null;
-        });
+      this.launch();
     });
   }
 
-  private async pump(): Promise<void> {
-    do {
-      this.again = false;
-      const settle = this.outcomes;
-      this.outcomes = [];
-      const names: string[] = [];
-      const counts: number[] = [];
-      const asked: { q: QueueState; n: number; wakes: number }[] = [];
-      if (this.state === 'running') {
-        for (const q of this.queues.values()) {
-          if (q.exhausted) continue;
-          const pre = this.prefetch(q);
-          const want = q.concurrency + pre - q.running - q.buffer.length;
-          if (want <= 0) continue;
-          if (settle.length === 0 && q.buffer.length > pre / 2) continue;
-          names.push(q.name);
-          counts.push(want);
-          asked.push({ q, n: want, wakes: q.wakes });
-        }
+  /**
+   * Starts round trips while there is something to settle or room to claim,
+   * up to MAX_IN_FLIGHT at once: while PostgreSQL works on one batch, the
+   * next one is already on its way, so neither side waits for the other.
+   */
+  private launch(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && !this.backingOff) {
+      const round = this.nextRound();
+      if (!round) return;
+      this.inFlight++;
+      const done = this.roundTrip(round).finally(() => {
+        this.inFlight--;
+        this.idle.splice(0).forEach((r) => r());
+        this.kick();
+      });
+      if (this.firstRound === null) this.firstRound = done;
+    }
+  }
+
+  private nextRound(): Round | null {
+    const settle = this.outcomes;
+    const names: string[] = [];
+    const counts: number[] = [];
+    const asked: Round['asked'] = [];
+    if (this.state === 'running') {
+      for (const q of this.queues.values()) {
+        if (q.exhausted) continue;
+        const pre = this.prefetch(q);
+        // Each round asks for at most its share, so rounds overlap instead of queueing.
+        const want = Math.min(
+          Math.ceil((q.concurrency + pre) / MAX_IN_FLIGHT),
+          q.concurrency + pre - q.running - q.buffer.length - q.asking,
+        );
+        if (want <= 0) continue;
+        // Refill at the low-water mark, or alongside outcomes that go anyway.
+        if (settle.length === 0 && q.buffer.length + q.asking > pre / 2) continue;
+        names.push(q.name);
+        counts.push(want);
+        asked.push({ q, n: want, wakes: q.wakes });
+        q.asking += want;
       }
-      if (settle.length === 0 && names.length === 0) break;
-      let claimed: ClaimedTask[];
-      try {
-        claimed = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
-          this.id,
-          toSettleJson(settle),
-          names,
-          counts,
-          this.taskNames,
-        ]);
-        if (this.dbFailures > 0) this.logger.info('database reachable again');
-        this.dbFailures = 0;
-      } catch (err) {
-        this.outcomes = settle.concat(this.outcomes);
-        if (this.dbFailures === 0)
-          this.logger.error({ err }, 'claim/settle failed; retrying with backoff');
-        this.dbFailures++;
-        await sleep(Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
-        this.again = true;
+    }
+    if (settle.length === 0 && names.length === 0) return null;
+    this.outcomes = [];
+    return { settle, names, counts, asked };
+  }
+
+  private async roundTrip(round: Round): Promise<void> {
+    let claimed: ClaimedTask[];
+    try {
+      const { ids, rest } = toSettleParams(round.settle);
+      claimed = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
+        this.id,
+        ids,
+        round.names,
+        round.counts,
+        this.taskNames,
+        ...rest,
+      ]);
+      if (this.dbFailures > 0) this.logger.info('database reachable again');
+      this.dbFailures = 0;
+    } catch (err) {
+      for (const a of round.asked) a.q.asking -= a.n;
+      this.outcomes = round.settle.concat(this.outcomes);
+      if (this.dbFailures === 0)
+        this.logger.error({ err }, 'claim/settle failed; retrying with backoff');
+      this.dbFailures++;
+      this.backingOff = true;
+      await sleep(Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
+      this.backingOff = false;
+      return;
+    }
+    this.stats.claimed += claimed.length;
+    const got = new Map<string, number>();
+    for (const t of claimed) {
+      if (this.state !== 'running') {
+        this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
         continue;
       }
-      this.stats.claimed += claimed.length;
-      const got = new Map<string, number>();
-      for (const t of claimed) {
-        const q = this.queues.get(t.queue)!;
-        if (this.state !== 'running') {
-          this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
-          continue;
-        }
-        q.buffer.push(t);
-        got.set(t.queue, (got.get(t.queue) ?? 0) + 1);
-      }
-      for (const a of asked) {
-        if ((got.get(a.q.name) ?? 0) < a.n && a.q.wakes === a.wakes) a.q.exhausted = true;
-      }
-      this.dispatch();
-    } while (this.again || this.outcomes.length > 0);
+      this.queues.get(t.queue)!.buffer.push(t);
+      got.set(t.queue, (got.get(t.queue) ?? 0) + 1);
+    }
+    for (const a of round.asked) {
+      a.q.asking -= a.n;
+      if ((got.get(a.q.name) ?? 0) < a.n && a.q.wakes === a.wakes) a.q.exhausted = true;
+    }
+    this.dispatch();
   }
 
   private dispatch(): void {
@@ -550,11 +590,11 @@ export class Worker {
   private async flush(): Promise<void> {
     for (
       let i = 0;
-      i < 1000 && (this.pumping || this.outcomes.length > 0 || this.kickScheduled);
+      i < 1000 && (this.inFlight > 0 || this.outcomes.length > 0 || this.kickScheduled);
       i++
     ) {
-      if (this.pumping) await this.pumping;
-      else if (this.outcomes.length > 0) this.kick();
+      if (this.inFlight > 0) await new Promise<void>((r) => this.idle.push(r));
+      else this.launch();
       await new Promise((r) => setImmediate(r));
     }
   }

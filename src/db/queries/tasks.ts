@@ -44,7 +44,8 @@ export const taskGet = 'select * from tandem.tasks where id = $1';
 
 /**
  * The worker's one statement per round trip: settle the outcomes of finished
- * attempts ($2, a JSON array) and claim up to $4[i] runnable tasks from each
+ * attempts (parallel arrays $2, $6…$11: id, attempt, state, result JSON,
+ * delay, error JSON, undo) and claim up to $4[i] runnable tasks from each
  * queue $3[i] for owner $1, only of task names in $5 (a worker leaves names
  * it has no handler for to workers that do). Settling is guarded: only rows still running
  * under this owner and attempt change, so a worker that was declared dead can
@@ -55,16 +56,18 @@ export const taskSettleAndClaim = `
 with settled as (
   update tandem.tasks t set
     state = s.state,
-    result = s.result,
+    result = nullif(s.result::jsonb, 'null'),
     attempt = t.attempt - (case when s.undo then 1 else 0 end),
     run_at = case when s.delay_ms is null then t.run_at
                   else now() + s.delay_ms * interval '1 millisecond' end,
     started_at = case when s.undo then null else t.started_at end,
     finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
-    errors = case when s.error is null then t.errors else t.errors || jsonb_build_array(s.error) end,
+    errors = case when s.error::jsonb = 'null' then t.errors else t.errors || jsonb_build_array(s.error::jsonb) end,
     owner = null
-  from json_to_recordset($2::json) as s(
-    id bigint, attempt integer, state text, result jsonb, delay_ms bigint, error jsonb, undo boolean)
+  from rows from (
+    unnest($2::bigint[]), unnest($6::integer[]), unnest($7::text[]), json_array_elements($8::json),
+    unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
+  ) as s(id, attempt, state, result, delay_ms, error, undo)
   where t.id = s.id and t.attempt = s.attempt and t.owner = $1 and t.state = 'running'
   returning t.id
 ),
