@@ -89,7 +89,8 @@ export class TandemClient {
   private readonly tasks = new Map<string, AnyTask>();
   private readonly maxPayloadBytes: number;
   private readonly wake: WakeDebouncer;
-  private readonly ownsDb: boolean;
+  /** True when Tandem created the pool from a connection string (and must end it). */
+  private readonly ownsPool: boolean;
   private closed = false;
 
   constructor(options: ClientOptions) {
@@ -107,7 +108,7 @@ export class TandemClient {
     // emits 'error'; without a listener that would crash the process. The
     // failure still reaches whoever uses the connection next.
     if (!pool) this.pool?.on('connect', (c) => c.on('error', () => {}));
-    this.ownsDb = !db && !pool && !!connectionString;
+    this.ownsPool = !pool && !!connectionString;
     this.db = db ?? new Kysely({ dialect: new PostgresDialect({ pool: this.pool! }) });
     this.sql = toQueryable(this.pool ?? this.db);
     this.logger = options.logger ?? defaultLogger();
@@ -363,8 +364,9 @@ export class TandemClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Destroying our own Kysely also ends the pool it wraps.
-    if (this.ownsDb) await this.db.destroy();
+    // Our Kysely holds nothing but this pool, so ending the pool is enough
+    // (and db.destroy() would end it a second time).
+    if (this.ownsPool) await this.pool!.end();
   }
 }
 
