@@ -1,11 +1,12 @@
-/** Opens what a command needs (database, Tandem instance) and always closes it. */
+/**
+ * Opens what a command needs (database, Tandem instance) and always closes it.
+ * Commands import this module lazily, inside their actions, so that `--help`
+ * and argument errors answer without loading pg and Kysely.
+ */
 import { createTandem, type Tandem } from '../tandem.js';
 import type { AnyTask } from '../task.js';
 import { type CliDatabase, openDatabase } from './database.js';
-
-export interface DatabaseOptions {
-  databaseUrl?: string;
-}
+import type { DatabaseOptions } from './options.js';
 
 /** Runs `fn` with a Tandem instance on the command's database, then closes both. */
 export async function withTandem<T>(
@@ -24,9 +25,4 @@ export async function withTandem<T>(
   } finally {
     await db.close();
   }
-}
-
-/** Prints a value as JSON on stdout. */
-export function printJson(value: unknown, pretty = true): void {
-  process.stdout.write(`${JSON.stringify(value, null, pretty ? 2 : undefined)}\n`);
 }

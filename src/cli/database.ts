@@ -66,7 +66,14 @@ function waitReady(host: ChildProcess): Promise<Extract<HostMessage, { type: 're
     host.once('message', (m: HostMessage) => {
       host.off('exit', onExit);
       if (m.type === 'ready') resolve(m);
-      else reject(new CliError(`could not start embedded PostgreSQL: ${m.message}`));
+      else
+        reject(
+          new CliError(
+            m.message.startsWith('could not start')
+              ? m.message
+              : `could not start embedded PostgreSQL: ${m.message}`,
+          ),
+        );
     });
     const onExit = (code: number | null, signal: string | null) =>
       reject(

@@ -17,19 +17,33 @@ export type HostMessage =
   | { type: 'ready'; connectionString: string; dataDir: string; owned: boolean }
   | { type: 'error'; message: string };
 
-const send = (m: HostMessage) => process.send?.(m);
+const send = (m: HostMessage) => {
+  if (process.connected) process.send?.(m);
+};
 
 if (!process.send) {
   process.stderr.write('embedded-host is started by the tandem CLI, not run directly\n');
   process.exit(2);
 }
 
-let stopping = false;
+// Listen before the (slow) start: a CLI that dies meanwhile must not leave a server behind.
+let stop: () => void = () => {};
+let stopRequested = false;
+const requestStop = () => {
+  stopRequested = true;
+  stop();
+};
+process.on('disconnect', requestStop);
+process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'stop') requestStop();
+});
+
 try {
   const server = await startEmbeddedPostgres({
     dataDir: process.env.TANDEM_EMBEDDED_DIR || '.tandem/pg',
   });
-  const stop = () => {
+  let stopping = false;
+  stop = () => {
     if (stopping) return;
     stopping = true;
     server.stop().then(
@@ -40,18 +54,18 @@ try {
       },
     );
   };
-  process.on('message', (m: { type?: string }) => {
-    if (m?.type === 'stop') stop();
-  });
-  process.on('disconnect', stop);
-  send({
-    type: 'ready',
-    connectionString: server.connectionString,
-    dataDir: server.dataDir,
-    owned: server.owned,
-  });
+  // The channel may have closed before the listeners above existed (while modules loaded).
+  if (stopRequested || !process.connected) stop();
+  else {
+    send({
+      type: 'ready',
+      connectionString: server.connectionString,
+      dataDir: server.dataDir,
+      owned: server.owned,
+    });
+  }
 } catch (err) {
-  send({ type: 'error', message: (err as Error)?.message ?? String(err) });
-  process.disconnect?.();
-  process.exitCode = 1;
+  const message: HostMessage = { type: 'error', message: (err as Error)?.message ?? String(err) };
+  if (process.connected) process.send!(message, () => process.exit(1));
+  else process.exit(1);
 }

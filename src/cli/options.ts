@@ -4,6 +4,11 @@ import { toMs } from '../duration.js';
 
 const NAME_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
 
+/** What every database command accepts. */
+export interface DatabaseOptions {
+  databaseUrl?: string;
+}
+
 /** `--database-url`, falling back to `DATABASE_URL`; without either the CLI starts embedded PostgreSQL. */
 export function databaseUrlOption(): Option {
   return new Option(
@@ -80,4 +85,12 @@ export function parseQueues(value: string): Record<string, number> {
     out[name] = Number(count);
   }
   return out;
+}
+
+/** A task id: a positive integer (bigint), kept as a string. */
+export function parseTaskId(value: string): string {
+  if (!/^[1-9][0-9]{0,18}$/.test(value)) {
+    throw new InvalidArgumentError(`a task id is a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }

@@ -103,7 +103,9 @@ export class TandemClient {
     }
     this.connectionString = connectionString ?? null;
     this.pool = pool ?? (connectionString ? new pg.Pool({ connectionString, max: 10 }) : null);
-    this.pool?.on('error', (err) => this.logger.warn({ err }, 'idle PostgreSQL connection failed'));
+    this.pool?.on('error', (err: Error & { code?: string }) =>
+      this.logger.warn({ error: err.message, code: err.code }, 'idle PostgreSQL connection failed'),
+    );
     // A checked-out connection that dies between statements (server restart)
     // emits 'error'; without a listener that would crash the process. The
     // failure still reaches whoever uses the connection next.

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .description(
       'run the benchmarks (bench/run.ts) against graphile-worker and pg-boss; arguments pass through',
     )
-    .argument('[args...]', 'arguments for bench/run.ts (put -- before options of its own)')
+    .argument('[args...]', 'passed to bench/run.ts (`tandem bench -- --help` shows its own help)')
     .allowUnknownOption()
     .passThroughOptions()
     .action(async (args: string[]) => {

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { toTaskId } from '../../client/client.js';
-import { type DatabaseOptions, printJson, withTandem } from '../context.js';
-import { databaseUrlOption } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption, parseTaskId } from '../options.js';
+import { printJson } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -9,13 +8,13 @@ export function register(program: Command): void {
     .description(
       'cancel a task: a waiting one at once, a running one by aborting its ctx.signal on its worker',
     )
-    .argument('<id>', 'task id')
+    .argument('<id>', 'task id', parseTaskId)
     .addOption(databaseUrlOption())
     .action(async (id: string, opts: DatabaseOptions) => {
-      const taskId = toTaskId(id);
+      const { withTandem } = await import('../context.js');
       await withTandem(opts, async (tandem) => {
-        const state = await tandem.cancel(taskId);
-        printJson({ id: taskId, state }, false);
+        const state = await tandem.cancel(id);
+        printJson({ id, state }, false);
       });
     });
 }

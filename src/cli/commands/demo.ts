@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type { DatabaseOptions } from '../context.js';
 import { openDatabase } from '../database.js';
 import { CliError } from '../errors.js';
 import { importModule } from '../load-tasks.js';
-import { databaseUrlOption, parsePositiveInteger } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption, parsePositiveInteger } from '../options.js';
 import { trapShutdown } from '../signals.js';
 
 /** What examples/shop/demo.ts exports (it lives outside src/, so it is loaded at run time). */

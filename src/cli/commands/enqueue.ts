@@ -1,16 +1,16 @@
 import type { Command } from 'commander';
-import pg from 'pg';
 import type { EnqueueOptions, EnqueueResult, TaskState } from '../../types.js';
-import { type DatabaseOptions, printJson, withTandem } from '../context.js';
 import { UsageError } from '../errors.js';
 import { loadTasks } from '../load-tasks.js';
 import {
+  type DatabaseOptions,
   databaseUrlOption,
   parseDuration,
   parseInteger,
   parsePositiveInteger,
   parseQueueName,
 } from '../options.js';
+import { printJson } from '../output.js';
 
 interface EnqueueCliOptions extends DatabaseOptions {
   key?: string;
@@ -55,8 +55,8 @@ export function register(program: Command): void {
       'after',
       `
 Examples:
-  $ tandem enqueue send-receipt '{"orderId":1,"customer":"ada"}' --key receipt:1
-  $ tandem enqueue charge-order '{"orderId":1,"cents":500}' --tasks examples/shop/tasks.ts`,
+  $ tandem enqueue send-receipt '{"orderId":1,"customer":"ada"}' --key receipt:1 --delay 30s
+  $ tandem enqueue send-receipt '{"orderId":2,"customer":"bob"}' --tasks examples/shop/tasks.ts`,
     )
     .action(async (name: string, json: string, opts: EnqueueCliOptions) => {
       const payload = parsePayload(json);
@@ -67,11 +67,17 @@ Examples:
       if (opts.priority !== undefined) options.priority = opts.priority;
       if (opts.maxAttempts !== undefined) options.maxAttempts = opts.maxAttempts;
       const tasks = opts.tasks ? await loadTasks(opts.tasks) : [];
+      if (opts.tasks && !tasks.some((t) => t.name === name)) {
+        throw new UsageError(
+          `unknown task ${JSON.stringify(name)}: ${opts.tasks} exports ${tasks.map((t) => t.name).join(', ')}`,
+        );
+      }
+      const { withTandem } = await import('../context.js');
       await withTandem(
         opts,
         async (tandem, db) => {
           const result = opts.tasks
-            ? await tandem.enqueue(tandem.pool, name, payload as never, options)
+            ? await tandem.enqueue(tandem.pool, name, payload, options)
             : await enqueueBySql(db.connectionString, name, payload, options);
           printJson(result, false);
         },
@@ -102,6 +108,7 @@ async function enqueueBySql(
   payload: unknown,
   o: EnqueueOptions,
 ): Promise<EnqueueResult> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString });
   await client.connect();
   try {

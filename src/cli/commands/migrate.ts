@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { type DatabaseOptions, withTandem } from '../context.js';
-import { databaseUrlOption } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -8,6 +7,7 @@ export function register(program: Command): void {
     .description('create or upgrade the tandem schema (safe to run from many processes at once)')
     .addOption(databaseUrlOption())
     .action(async (opts: DatabaseOptions) => {
+      const { withTandem } = await import('../context.js');
       await withTandem(opts, async (tandem) => {
         const { applied } = await tandem.migrate();
         process.stdout.write(

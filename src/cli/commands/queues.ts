@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { type DatabaseOptions, printJson, withTandem } from '../context.js';
-import { databaseUrlOption } from '../options.js';
-import { formatTable } from '../table.js';
+import { type DatabaseOptions, databaseUrlOption } from '../options.js';
+import { formatTable, printJson } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -10,6 +9,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .addOption(databaseUrlOption())
     .action(async (opts: DatabaseOptions & { json?: boolean }) => {
+      const { withTandem } = await import('../context.js');
       await withTandem(opts, async (tandem) => {
         const queues = await tandem.listQueues();
         if (opts.json) return printJson(queues);

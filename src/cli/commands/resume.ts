@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { type DatabaseOptions, withTandem } from '../context.js';
-import { databaseUrlOption, parseQueueName } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption, parseQueueName } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -9,6 +8,7 @@ export function register(program: Command): void {
     .argument('<queue>', 'queue name', parseQueueName)
     .addOption(databaseUrlOption())
     .action(async (queue: string, opts: DatabaseOptions) => {
+      const { withTandem } = await import('../context.js');
       await withTandem(opts, async (tandem) => {
         await tandem.resumeQueue(queue);
         process.stdout.write(`queue ${queue} resumed\n`);

@@ -1,19 +1,17 @@
 import type { Command } from 'commander';
-import { toTaskId } from '../../client/client.js';
-import { type DatabaseOptions, printJson, withTandem } from '../context.js';
-import { databaseUrlOption } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption, parseTaskId } from '../options.js';
+import { printJson } from '../output.js';
 
 export function register(program: Command): void {
   program
     .command('retry')
     .description('run a failed, cancelled or succeeded task again, with one more attempt')
-    .argument('<id>', 'task id')
+    .argument('<id>', 'task id', parseTaskId)
     .addOption(databaseUrlOption())
     .action(async (id: string, opts: DatabaseOptions) => {
-      const taskId = toTaskId(id);
+      const { withTandem } = await import('../context.js');
       await withTandem(opts, async (tandem) => {
-        const task = await tandem.retry(taskId);
-        printJson(task);
+        printJson(await tandem.retry(id));
       });
     });
 }

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { createTandem } from '../../tandem.js';
 import type { AnyTask } from '../../task.js';
-import type { DatabaseOptions } from '../context.js';
 import { openDatabase } from '../database.js';
 import { loadTasks } from '../load-tasks.js';
-import { databaseUrlOption, parseDuration, parseQueues } from '../options.js';
+import { type DatabaseOptions, databaseUrlOption, parseDuration, parseQueues } from '../options.js';
 import { trapShutdown, untilAborted } from '../signals.js';
 
 interface WorkerCliOptions extends DatabaseOptions {
@@ -56,6 +54,7 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
   const tasks = await loadTasks(opts.tasks);
   if (opts.queues) warnAboutQueues(tasks, opts.queues);
   const shutdown = trapShutdown('stopping the worker: running tasks finish or are released');
+  const { createTandem } = await import('../../tandem.js');
   const db = await openDatabase(opts.databaseUrl);
   try {
     const tandem = createTandem({ connectionString: db.connectionString, tasks });

@@ -1,3 +1,10 @@
+/** What commands print on stdout. Imports nothing heavy. */
+
+/** Prints a value as JSON on stdout. */
+export function printJson(value: unknown, pretty = true): void {
+  process.stdout.write(`${JSON.stringify(value, null, pretty ? 2 : undefined)}\n`);
+}
+
 /** A plain-text table: padded columns, no box drawing, readable when piped. */
 export function formatTable(
   header: readonly string[],
