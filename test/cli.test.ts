@@ -44,7 +44,7 @@ async function tandem(args: string[], env: Record<string, string>) {
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000) {
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000) {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();

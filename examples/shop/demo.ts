@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { createTandem, type Logger } from '../../src/index.js';
 import { startProducer } from './producer.js';
 import { createShopSchema, type ShopDatabase } from './schema.js';
-import { chargeOrder, sendReceipt } from './tasks.js';
+import { chargeOrder, reportTotals, schedules, sendReceipt } from './tasks.js';
 
 export interface ShopDemoOptions {
   connectionString: string;
@@ -38,7 +38,8 @@ export async function runShopDemo(options: ShopDemoOptions): Promise<void> {
   });
   const tandem = createTandem({
     connectionString: options.connectionString,
-    tasks: [chargeOrder, sendReceipt],
+    tasks: [chargeOrder, sendReceipt, reportTotals],
+    schedules,
     logger: demoLogger(write),
   });
   try {

@@ -54,3 +54,28 @@ export const sendReceipt = defineTask({
     return { sentTo: `${customer}@example.com`, orderId };
   },
 });
+
+/**
+ * Reports the last hour's sales. Run by the `hourly-totals` cron schedule
+ * (see `schedules` below): one task per hour however many workers run.
+ */
+export const reportTotals = defineTask({
+  name: 'report-totals',
+  payload: z.object({}),
+  async handler(_payload, ctx) {
+    const row = await ctx.db
+      .selectFrom('shop_payments')
+      .select((eb) => [
+        eb.fn.countAll<string>().as('payments'),
+        eb.fn.sum<string>('cents').as('cents'),
+      ])
+      .where('charged_at', '>', new Date(Date.now() - 3_600_000))
+      .executeTakeFirstOrThrow();
+    const totals = { payments: Number(row.payments), cents: Number(row.cents ?? 0) };
+    ctx.logger.info(totals, 'hourly totals');
+    return totals;
+  },
+});
+
+/** The shop's cron schedules: hourly totals at the top of each hour. */
+export const schedules = [{ name: 'hourly-totals', cron: '0 * * * *', task: reportTotals }];

@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AnyTask } from '../task.js';
+import type { Schedule } from '../worker/cron.js';
 import { UsageError } from './errors.js';
 
 /**
@@ -74,4 +75,21 @@ export async function loadTasks(spec: string): Promise<AnyTask[]> {
     );
   }
   return tasks;
+}
+
+/**
+ * The cron schedules a task module exports as `schedules` (an array of
+ * `{ name, cron, task, … }`), or none. The module is already loaded by
+ * `loadTasks`, so this import is served from the module cache.
+ */
+export async function loadSchedules(spec: string): Promise<Schedule[]> {
+  const mod = await importModule(resolve(process.cwd(), spec));
+  const schedules = mod.schedules;
+  if (schedules === undefined) return [];
+  if (!Array.isArray(schedules)) {
+    throw new UsageError(
+      `--tasks ${spec}: its "schedules" export must be an array of { name, cron, task }`,
+    );
+  }
+  return schedules as Schedule[];
 }

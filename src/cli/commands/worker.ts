@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AnyTask } from '../../task.js';
 import { openDatabase } from '../database.js';
-import { loadTasks } from '../load-tasks.js';
+import { loadSchedules, loadTasks } from '../load-tasks.js';
 import { type DatabaseOptions, databaseUrlOption, parseDuration, parseQueues } from '../options.js';
 import { trapShutdown, untilAborted } from '../signals.js';
 
@@ -52,6 +52,7 @@ Example:
 
 async function runWorker(opts: WorkerCliOptions): Promise<void> {
   const tasks = await loadTasks(opts.tasks);
+  const schedules = await loadSchedules(opts.tasks);
   if (opts.queues) warnAboutQueues(tasks, opts.queues);
   const shutdown = trapShutdown('stopping the worker: running tasks finish or are released');
   const { createTandem } = await import('../../tandem.js');
@@ -65,6 +66,7 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
         ...(opts.pollInterval !== undefined && { pollInterval: opts.pollInterval }),
         ...(opts.shutdownTimeout !== undefined && { shutdownTimeout: opts.shutdownTimeout }),
         listen: opts.listen,
+        schedules,
       });
       await worker.start();
       process.stderr.write(
