@@ -112,3 +112,45 @@ begin
   return task_id;
 end;
 $$;
+
+-- The batch insert behind the TypeScript enqueue/enqueueMany. A plpgsql
+-- function, because PL/pgSQL keeps the plan of its statement for the
+-- session: planning this statement afresh costs more than running it for one
+-- task. Columns arrive as parallel arrays, payloads and metadata as JSON
+-- arrays (json_array_elements splits text much faster than jsonb parsing or
+-- json_to_recordset), zipped by ROWS FROM. Idempotent on (key, name): rows
+-- whose key is taken are skipped. Returns the new ids in insertion order and
+-- the (name, key) pairs that were inserted. Wakes the queues in `wake` at
+-- commit when anything was inserted (the caller debounces which queues).
+create function tandem.insert_tasks(
+  payloads json, wake text[], names text[], queues text[], keys text[], priorities integer[],
+  max_attempts integer[], run_ats timestamptz[], delays_ms bigint[], timeouts_ms integer[],
+  metadata json
+) returns table (ids text, keyed json)
+language plpgsql
+as $$
+#variable_conflict use_column
+begin
+  return query
+  with ins as (
+    insert into tandem.tasks
+      (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
+    select r.name, r.queue, r.payload::jsonb, r.key, r.priority, r.max_attempts,
+           coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond'),
+           r.timeout_ms, nullif(r.metadata::jsonb, 'null'::jsonb)
+      from rows from (
+        unnest(names), unnest(queues), json_array_elements(payloads), unnest(keys),
+        unnest(priorities), unnest(max_attempts), unnest(run_ats), unnest(delays_ms),
+        unnest(timeouts_ms), json_array_elements(metadata)
+      ) as r(name, queue, payload, key, priority, max_attempts, run_at, delay_ms, timeout_ms, metadata)
+    on conflict (key, name) where key is not null do nothing
+    returning tasks.id, tasks.key, tasks.name
+  ),
+  woken as (
+    select count(pg_notify('tandem_wake', q)) as n from unnest(wake) as q
+  )
+  select string_agg(ins.id::text, ',' order by ins.id),
+         json_agg(json_build_array(ins.name, ins.key) order by ins.id) filter (where ins.key is not null)
+    from ins, woken;
+end;
+$$;

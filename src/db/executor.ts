@@ -3,7 +3,15 @@ import { TandemError } from '../errors.js';
 
 /** Anything that can run a parameterised statement: Tandem's one way to talk SQL. */
 export interface Queryable {
-  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * `name` makes it a prepared statement on pg connections (planned once per
+   * connection); Kysely executors run it unnamed.
+   */
+  query<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    name?: string,
+  ): Promise<Row[]>;
 }
 
 /** What a caller may hand to `enqueue`: a Kysely instance or transaction, a pg Pool, Client or PoolClient. */
@@ -38,10 +46,17 @@ export function toQueryable(executor: unknown): Queryable {
     executor !== null &&
     typeof (executor as { query?: unknown }).query === 'function'
   ) {
-    const pg = executor as { query: (t: string, p: unknown[]) => Promise<{ rows: unknown[] }> };
+    const pg = executor as {
+      query: (
+        q: string | { name: string; text: string; values: unknown[] },
+        p?: unknown[],
+      ) => Promise<{ rows: unknown[] }>;
+    };
     return {
-      async query<Row>(text: string, params: readonly unknown[] = []) {
-        const res = await pg.query(text, [...params]);
+      async query<Row>(text: string, params: readonly unknown[] = [], name?: string) {
+        const res = name
+          ? await pg.query({ name, text, values: [...params] })
+          : await pg.query(text, [...params]);
         return res.rows as Row[];
       },
     };

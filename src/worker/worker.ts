@@ -372,14 +372,11 @@ export class Worker {
     let claimed: ClaimedTask[];
     try {
       const { ids, rest } = toSettleParams(round.settle);
-      claimed = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
-        this.id,
-        ids,
-        round.names,
-        round.counts,
-        this.taskNames,
-        ...rest,
-      ]);
+      claimed = await this.client.sql.query<ClaimedTask>(
+        taskSettleAndClaim,
+        [this.id, ids, round.names, round.counts, this.taskNames, ...rest],
+        'tandem_settle_and_claim',
+      );
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;
     } catch (err) {

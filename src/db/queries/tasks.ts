@@ -4,35 +4,12 @@
  */
 
 /**
- * Inserts a batch in one round trip. Columns arrive as parallel arrays and
- * payloads as one JSON array, zipped by ROWS FROM (json_array_elements parses text far faster than
- * jsonb or json_to_recordset; each element is cast once). Cheaper for
- * PostgreSQL than json_to_recordset). Idempotent on (key, name): conflicting
- * rows are skipped and looked up by `taskFindByKeys`. Returns one row: the
- * new ids in insertion order, and the (name, key) pairs that were inserted. When anything is
- * inserted, wakes the queues in $2 at commit (the caller debounces which).
+ * Inserts a batch in one round trip through `tandem.insert_tasks` (see
+ * sql/000001_init.sql): $1 payloads as a JSON array, $2 queues to wake,
+ * then the other columns as parallel arrays.
  */
-export const taskInsertMany = `
-with ins as (
-  insert into tandem.tasks
-    (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
-  select r.name, r.queue, r.payload::jsonb, r.key, r.priority, r.max_attempts,
-         coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond'),
-         r.timeout_ms, nullif(r.metadata::jsonb, 'null'::jsonb)
-    from rows from (
-      unnest($3::text[]), unnest($4::text[]), json_array_elements($1::json), unnest($5::text[]),
-      unnest($6::integer[]), unnest($7::integer[]), unnest($8::timestamptz[]), unnest($9::bigint[]),
-      unnest($10::integer[]), json_array_elements($11::json)
-    ) as r(name, queue, payload, key, priority, max_attempts, run_at, delay_ms, timeout_ms, metadata)
-  on conflict (key, name) where key is not null do nothing
-  returning id, key, name
-),
-wake as (
-  select count(pg_notify('tandem_wake', q)) as n from unnest($2::text[]) as q
-)
-select string_agg(ins.id::text, ',' order by ins.id) as ids,
-       json_agg(json_build_array(ins.name, ins.key) order by ins.id) filter (where ins.key is not null) as keyed
-  from ins, wake`;
+export const taskInsertMany =
+  'select ids, keyed from tandem.insert_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)';
 
 /** Existing tasks for (key, name) pairs: the duplicates of an insert. */
 export const taskFindByKeys = `
