@@ -88,7 +88,6 @@ export interface TaskDefinition<
 }
 
 /** Any task definition, whatever its payload. */
-// biome-ignore lint/suspicious/noExplicitAny: handler variance needs any here
 export type AnyTask = TaskDefinition<any, any, boolean>;
 
 /** The payload type a task accepts at enqueue. */

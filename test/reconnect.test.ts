@@ -34,7 +34,9 @@ function countingLogger() {
   return { logger: make(), errors };
 }
 
-it('reconnects after a PostgreSQL restart and finishes every task', { timeout: 90_000 }, async () => {
+it('reconnects after a PostgreSQL restart and finishes every task', {
+  timeout: 90_000,
+}, async () => {
   const flags = ['-c', 'fsync=off'];
   server = await startEmbeddedPostgres({ dataDir, postgresFlags: flags });
   const port = server.port;
@@ -58,14 +60,18 @@ it('reconnects after a PostgreSQL restart and finishes every task', { timeout: 9
   const { logger, errors } = countingLogger();
   const tandem = createTandem({ connectionString: url, tasks: [effect], logger });
   await tandem.migrate();
-  await tandem.enqueueMany(tandem.pool, Array.from({ length: 2_000 }, (_, n) => ({ task: effect, payload: { n } })));
+  await tandem.enqueueMany(
+    tandem.pool,
+    Array.from({ length: 2_000 }, (_, n) => ({ task: effect, payload: { n } })),
+  );
   const worker = tandem.worker({ pollInterval: 100 });
   await worker.start();
   const done = async () => {
     const c = new pg.Client(url);
     await c.connect();
     try {
-      return (await c.query(`select count(*)::int n from tandem.tasks where state = 'succeeded'`)).rows[0].n as number;
+      return (await c.query(`select count(*)::int n from tandem.tasks where state = 'succeeded'`))
+        .rows[0].n as number;
     } finally {
       await c.end();
     }
@@ -76,12 +82,20 @@ it('reconnects after a PostgreSQL restart and finishes every task', { timeout: 9
   await sleep(1_500);
   server = await startEmbeddedPostgres({ dataDir, port, postgresFlags: flags });
 
-  await waitFor(async () => (await done().catch(() => 0)) === 2_000, 40_000, 'every task to succeed after the restart');
+  await waitFor(
+    async () => (await done().catch(() => 0)) === 2_000,
+    40_000,
+    'every task to succeed after the restart',
+  );
   await worker.stop();
   const c = new pg.Client(url);
   await c.connect();
-  const effects = (await c.query('select count(*)::int n, count(distinct task_id)::int d from effects')).rows[0];
-  const stuck = (await c.query(`select count(*)::int n from tandem.tasks where state <> 'succeeded'`)).rows[0].n;
+  const effects = (
+    await c.query('select count(*)::int n, count(distinct task_id)::int d from effects')
+  ).rows[0];
+  const stuck = (
+    await c.query(`select count(*)::int n from tandem.tasks where state <> 'succeeded'`)
+  ).rows[0].n;
   await c.end();
   await tandem.close();
   expect(stuck).toBe(0);

@@ -333,7 +333,7 @@ export class Worker {
       this.inFlight++;
       const done = this.roundTrip(round).finally(() => {
         this.inFlight--;
-        this.idle.splice(0).forEach((r) => r());
+        for (const resolve of this.idle.splice(0)) resolve();
         this.kick();
       });
       if (this.firstRound === null) this.firstRound = done;
