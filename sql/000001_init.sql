@@ -53,13 +53,13 @@ create index tasks_runnable_idx on tandem.tasks (queue, priority, run_at, id)
 -- Running rows by owner: the rescuer's lookup when a worker dies.
 create index tasks_running_idx on tandem.tasks (owner) where state = 'running';
 
--- Audit and retention: finished rows only, so neither index is touched by
--- enqueue or claim. By state in finishing order (the pruner, "recent
--- failures"), and by name and state (audit of one task type).
-create index tasks_finished_idx on tandem.tasks (state, finished_at)
-  where finished_at is not null;
-create index tasks_name_state_idx on tandem.tasks (name, state, finished_at)
-  where finished_at is not null;
+-- Audit and retention by finishing time: a BRIN index, a few kilobytes
+-- however many rows, and next to free to maintain. A B-tree here would cost
+-- every task one more index insert when it finishes (measured: about a fifth
+-- of the drain rate). Rows finish roughly in insertion order, so page ranges
+-- summarise well; the pruner deletes "any 1,000 rows older than the cutoff".
+create index tasks_finished_brin on tandem.tasks using brin (finished_at)
+  with (autosummarize = on);
 
 -- SQL enqueue, in the caller's transaction. Idempotent on (name, key): when
 -- the key already has a task, returns that task's id. Notifies waiting

@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import type { TandemClient } from '../client/client.js';
-import { taskSettleAndClaim } from '../db/queries/tasks.js';
+import { taskReleaseLost, taskSettleAndClaim } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
@@ -79,8 +80,10 @@ interface Slot {
 const FOLLOW_UPS_MS = [5, 50];
 /** Leader duties and elections are checked this often. */
 const MAINTENANCE_EVERY_MS = 250;
-/** Round trips (settle + claim statements) a worker keeps in flight at once. */
-const MAX_IN_FLIGHT = 2;
+/** Round trips (settle + claim statements) a worker keeps in flight at once. Two
+ * were measured no faster than one: both statements compete for the same index
+ * pages and CPU, so one larger batch wins. */
+const MAX_IN_FLIGHT = 1;
 
 interface Round {
   settle: SettleRow[];
@@ -103,6 +106,7 @@ export class Worker {
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private maintaining = false;
+  private attachedOnce = false;
   private readonly queues = new Map<string, QueueState>();
   private readonly running = new Map<string, Slot>();
   private outcomes: SettleRow[] = [];
@@ -169,8 +173,14 @@ export class Worker {
         wake: (q) => this.wake(q),
         cancel: (id) => this.cancelRunning(id),
         connected: async (conn) => {
+          // Claims and outcomes go over this connection without waiting for
+          // the WAL flush (see docs/design.md, "Durability of the claim path").
+          await conn.query('set synchronous_commit = off');
+          const reattached = this.attachedOnce;
+          this.attachedOnce = true;
           if (!(await this.registry.attach(conn)))
             this.abandon('it was declared dead while disconnected');
+          else if (reattached) await this.releaseLost(conn);
           this.wakeAll();
         },
       },
@@ -257,6 +267,23 @@ export class Worker {
   }
 
   /**
+   * After a reconnection: tasks the database still shows as running here but
+   * that this worker no longer holds had their claim or outcome lost with the
+   * old connection (a database crash can lose the last unflushed commits).
+   * They become runnable again, the attempt recorded as lost.
+   */
+  private async releaseLost(conn: pg.ClientBase): Promise<void> {
+    const held = [...this.running.keys(), ...this.outcomes.map((o) => o.id)];
+    for (const q of this.queues.values()) for (const t of q.buffer) held.push(t.id);
+    const { rows } = await conn.query(taskReleaseLost, [this.id, held]);
+    if (rows.length > 0)
+      this.logger.warn(
+        { tasks: rows.length },
+        'made runnable again tasks whose claim or outcome was lost with the connection',
+      );
+  }
+
+  /**
    * This worker was declared dead and its tasks were given to others: stop
    * them here without writing anything (the guarded settle would ignore it).
    */
@@ -293,7 +320,8 @@ export class Worker {
     const q = this.queues.get(queue);
     if (!q || this.state !== 'running') return;
     this.wakeQueue(q);
-    this.kick();
+    // A wake-up is latency-critical: claim now rather than on the next tick.
+    this.launch();
     if (q.followUps.length === 0) {
       q.followUps = FOLLOW_UPS_MS.map((ms, i) =>
         setTimeout(() => {
@@ -372,10 +400,11 @@ export class Worker {
     let claimed: ClaimedTask[];
     try {
       const { ids, rest } = toSettleParams(round.settle);
-      claimed = await this.client.sql.query<ClaimedTask>(
-        taskSettleAndClaim,
-        [this.id, ids, round.names, round.counts, this.taskNames, ...rest],
-        'tandem_settle_and_claim',
+      const values = [this.id, ids, round.names, round.counts, this.taskNames, ...rest];
+      claimed = await this.control.withClient(
+        async (c) =>
+          (await c.query({ name: 'tandem_settle_and_claim', text: taskSettleAndClaim, values }))
+            .rows,
       );
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;

@@ -27,7 +27,9 @@ export const taskGet = 'select * from tandem.tasks where id = $1';
  * it has no handler for to workers that do). Settling is guarded: only rows still running
  * under this owner and attempt change, so a worker that was declared dead can
  * never overwrite what happened after. Claiming skips locked rows and paused
- * queues, lowest priority value first, then run_at, then id.
+ * queues, lowest priority value first, then run_at, then id. Both updates
+ * find their rows through `id = any(array)`: a join against the CTE would
+ * let the planner hash-join a sequential scan of the whole table.
  */
 export const taskSettleAndClaim = `
 with settled as (
@@ -45,7 +47,8 @@ with settled as (
     unnest($2::bigint[]), unnest($6::integer[]), unnest($7::text[]), json_array_elements($8::json),
     unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
   ) as s(id, attempt, state, result, delay_ms, error, undo)
-  where t.id = s.id and t.attempt = s.attempt and t.owner = $1 and t.state = 'running'
+  where t.id = any($2::bigint[]) and t.id = s.id
+    and t.attempt = s.attempt and t.owner = $1 and t.state = 'running'
   returning t.id
 ),
 claimable as (
@@ -61,13 +64,18 @@ claimable as (
     ) c
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
+),
+claimed as (
+  update tandem.tasks t
+     set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1
+   where t.id = any(array(select id from claimable))
+  returning t.id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
+            t.timeout_ms, t.metadata, t.priority, t.run_at
 )
-update tandem.tasks t
-   set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1
-  from claimable c
- where t.id = c.id
-returning t.id::text as id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
-          t.timeout_ms, t.metadata`;
+-- RETURNING has no order: hand tasks over in claim order.
+select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata
+  from claimed
+ order by priority, run_at, id`;
 
 /**
  * First statement of a transactional task's transaction: lock the task row
@@ -145,13 +153,28 @@ update tandem.tasks t set
 from lost where t.id = lost.id
 returning t.id::text as id, t.queue`;
 
+/**
+ * After a worker reconnects: its running tasks that it no longer holds ($2)
+ * become runnable again, the attempt recorded as lost and counted.
+ */
+export const taskReleaseLost = `
+update tandem.tasks t set
+  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
+  finished_at = case when t.attempt >= t.max_attempts then now() end,
+  run_at = now(),
+  errors = t.errors || jsonb_build_array(jsonb_build_object(
+    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
+    'message', 'the outcome of this attempt was lost with the database connection')),
+  owner = null
+ where t.owner = $1 and t.state = 'running' and t.id <> all($2::bigint[])
+returning t.id`;
+
 /** One bounded batch of retention pruning for one terminal state. */
 export const taskPrune = `
 with gone as (
   delete from tandem.tasks
    where id in (select id from tandem.tasks
-                 where state = $1 and finished_at < now() - $2 * interval '1 millisecond'
-                 order by finished_at
+                 where finished_at < now() - $2 * interval '1 millisecond' and state = $1
                  limit $3)
   returning 1
 )

@@ -1,0 +1,88 @@
+/** Tandem, used exactly as its README shows, with default worker settings. */
+import type pg from 'pg';
+import { z } from 'zod';
+import { createTandem, defineTask, type EnqueueItem, type Tandem } from '../../src/index.js';
+import type { Payload, PreparedWorker, Producer, System, WorkerParams } from './types.js';
+
+// Bench runs keep Tandem's default pino logger but only print warnings.
+process.env.TANDEM_LOG_LEVEL ??= 'warn';
+
+const schema = z.object({ i: z.number().int() });
+
+function noopTask(onJobs: (p: Payload[]) => void = () => {}) {
+  return defineTask({
+    name: 'noop',
+    payload: schema,
+    handler: async (payload) => {
+      onJobs([payload]);
+    },
+  });
+}
+
+class TandemProducer implements Producer {
+  private readonly task = noopTask();
+  readonly tandem: Tandem;
+
+  constructor(url: string) {
+    this.tandem = createTandem({ connectionString: url, tasks: [this.task] });
+  }
+
+  bulkInput(from: number, n: number): EnqueueItem[] {
+    const items: EnqueueItem[] = new Array(n);
+    for (let k = 0; k < n; k++) items[k] = { task: this.task, payload: { i: from + k } };
+    return items;
+  }
+
+  async enqueueBulk(input: unknown): Promise<void> {
+    await this.tandem.enqueueMany(this.tandem.pool, input as EnqueueItem[]);
+  }
+
+  async enqueueInTx(client: pg.PoolClient, i: number): Promise<void> {
+    await this.tandem.enqueue(client, this.task, { i });
+  }
+
+  async enqueueOne(i: number): Promise<void> {
+    await this.tandem.enqueue(this.tandem.pool, this.task, { i });
+  }
+
+  async unfinished(): Promise<number> {
+    const [row] = await this.tandem.sql.query<{ n: number }>(
+      `select count(*)::int as n from tandem.tasks where state in ('queued', 'running', 'retrying')`,
+    );
+    return row!.n;
+  }
+
+  close(): Promise<void> {
+    return this.tandem.close();
+  }
+}
+
+export const tandemSystem: System = {
+  name: 'tandem',
+  tables: ['tandem.tasks'],
+
+  async install(url) {
+    const p = new TandemProducer(url);
+    try {
+      await p.tandem.migrate();
+    } finally {
+      await p.close();
+    }
+  },
+
+  async producer(url) {
+    return new TandemProducer(url);
+  },
+
+  async prepareWorker({ url, concurrency, onJobs }: WorkerParams): Promise<PreparedWorker> {
+    const tandem = createTandem({ connectionString: url, tasks: [noopTask(onJobs)] });
+    const worker = tandem.worker({ queues: { default: concurrency } });
+    return {
+      start: () => worker.start(),
+      async stop() {
+        await worker.stop();
+        await tandem.close();
+      },
+    };
+  },
+};
