@@ -18,9 +18,17 @@ select t.id, t.name, t.queue, t.key, t.attempt, t.state, t.finished_at, null, nu
  where t.state in ('succeeded', 'cancelled');
 
 -- Live counts per queue and state (finished states over the last hour).
+-- Each branch matches an index (the runnable and running partial indexes,
+-- the BRIN index on finished_at), so the view stays cheap on large tables.
 create view tandem.queue_stats as
-select queue, state, count(*) as tasks, min(run_at) filter (where state in ('queued', 'retrying')) as oldest_run_at
-  from tandem.tasks
- where state in ('queued', 'running', 'retrying')
-    or finished_at > now() - interval '1 hour'
+select queue, state, count(*) as tasks, min(run_at) as oldest_run_at
+  from tandem.tasks where state in ('queued', 'retrying')
+ group by queue, state
+union all
+select queue, state, count(*), null
+  from tandem.tasks where state = 'running'
+ group by queue, state
+union all
+select queue, state, count(*), null
+  from tandem.tasks where finished_at > now() - interval '1 hour'
  group by queue, state;

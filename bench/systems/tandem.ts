@@ -47,7 +47,8 @@ class TandemProducer implements Producer {
 
   async unfinished(): Promise<number> {
     const [row] = await this.tandem.sql.query<{ n: number }>(
-      `select count(*)::int as n from tandem.tasks where state in ('queued', 'running', 'retrying')`,
+      `select ((select count(*) from tandem.tasks where state in ('queued', 'retrying'))
+               + (select count(*) from tandem.tasks where state = 'running'))::int as n`,
     );
     return row!.n;
   }

@@ -8,14 +8,25 @@ export const queueResume = `
 insert into tandem.queues (name, paused, paused_at) values ($1, false, null)
 on conflict (name) do update set paused = false, paused_at = null`;
 
+/**
+ * Queues with live counts. Counts come from the runnable and running partial
+ * indexes only, so this stays cheap however much history is kept.
+ */
 export const queueList = `
-select q.name, coalesce(p.paused, false) as paused, p.paused_at,
-       count(*) filter (where t.state = 'queued')    as queued,
-       count(*) filter (where t.state = 'running')   as running,
-       count(*) filter (where t.state = 'retrying')  as retrying
-  from (select distinct queue as name from tandem.tasks where state in ('queued', 'running', 'retrying')
-        union select name from tandem.queues) q
-  left join tandem.queues p on p.name = q.name
-  left join tandem.tasks t on t.queue = q.name and t.state in ('queued', 'running', 'retrying')
- group by q.name, p.paused, p.paused_at
- order by q.name`;
+with live as (
+  select queue, state from tandem.tasks where state in ('queued', 'retrying')
+  union all
+  select queue, state from tandem.tasks where state = 'running'
+),
+counts as (
+  select queue,
+         count(*) filter (where state = 'queued')   as queued,
+         count(*) filter (where state = 'running')  as running,
+         count(*) filter (where state = 'retrying') as retrying
+    from live group by queue
+)
+select coalesce(c.queue, p.name) as name, coalesce(p.paused, false) as paused, p.paused_at,
+       coalesce(c.queued, 0) as queued, coalesce(c.running, 0) as running, coalesce(c.retrying, 0) as retrying
+  from counts c
+  full join tandem.queues p on p.name = c.queue
+ order by 1`;
