@@ -103,3 +103,50 @@ it('reconnects after a PostgreSQL restart and finishes every task', {
   // Logged per outage, not per poll: a handful of lines, not hundreds.
   expect(errors.length).toBeLessThan(12);
 });
+
+it('recovers, after its connection drops, a task the database shows a worker holding that it does not hold', async () => {
+  const { freshDatabase } = await import('./support/db.js');
+  const { quietLogger } = await import('./support/quiet-logger.js');
+  const url = await freshDatabase();
+  const ran = defineTask({ name: 'ran', payload: z.object({}), handler: () => 'done' });
+  const tandem = createTandem({ connectionString: url, tasks: [ran], logger: quietLogger });
+  const worker = tandem.worker({ pollInterval: 100 });
+  await worker.start();
+  const admin = new pg.Client(url);
+  await admin.connect();
+  try {
+    // As if its outcome had been lost in a database crash: running, owned by this worker.
+    const { rows } = await admin.query(
+      `insert into tandem.tasks (name, payload, state, attempt, owner, started_at)
+       values ('ran', '{}', 'running', 1, $1, now()) returning id`,
+      [worker.id],
+    );
+    await sleep(300);
+    expect(
+      (await admin.query('select state from tandem.tasks where id = $1', [rows[0].id])).rows[0]
+        .state,
+    ).toBe('running');
+    // Drop the worker's own connection (the one holding its liveness lock).
+    await admin.query(
+      `select pg_terminate_backend(l.pid) from pg_locks l join tandem.workers w on l.objid = w.lock_key
+        where l.locktype = 'advisory' and l.classid = 1952542308 and w.id = $1`,
+      [worker.id],
+    );
+    await waitFor(
+      async () =>
+        (await admin.query('select state from tandem.tasks where id = $1', [rows[0].id])).rows[0]
+          .state === 'succeeded',
+      10_000,
+      'the lost task to run again',
+    );
+    const task = (
+      await admin.query('select attempt, errors from tandem.tasks where id = $1', [rows[0].id])
+    ).rows[0];
+    expect(task.attempt).toBe(2);
+    expect(task.errors[0]).toMatchObject({ name: 'WorkerLostError', attempt: 1 });
+  } finally {
+    await admin.end();
+    await worker.stop();
+    await tandem.close();
+  }
+});

@@ -120,19 +120,24 @@ export const taskDelete = `
 delete from tandem.tasks where id = $1 and state <> 'running' returning id`;
 
 /**
- * Return tasks a stopping worker holds but has not started (or had to
- * abandon) to runnable, without counting the attempt.
+ * Ends a running attempt that was lost (its worker died, or its outcome
+ * went with a dropped connection): counted against max_attempts, recorded
+ * in `errors` as a WorkerLostError with `message` (an SQL expression), and
+ * the task runnable again at once, or failed if that was its last attempt.
  */
-export const taskRelease = `
-update tandem.tasks
-   set state = case when attempt - 1 > 0 then 'retrying' else 'queued' end,
-       attempt = attempt - 1, started_at = null, owner = null
- where id = any($1::bigint[]) and owner = $2 and state = 'running'`;
+const loseAttempt = (message: string) => `
+  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
+  finished_at = case when t.attempt >= t.max_attempts then now() end,
+  run_at = now(),
+  errors = t.errors || jsonb_build_array(jsonb_build_object(
+    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
+    'message', ${message})),
+  owner = null`;
 
 /**
  * Rescue: running tasks whose worker is dead (or unknown) become runnable
- * at once, the lost attempt recorded and counted. Rows locked by a live
- * transaction are skipped and retried on the next pass.
+ * at once. Rows locked by a live transaction are skipped and retried on the
+ * next pass.
  */
 export const taskRescue = `
 with lost as (
@@ -142,30 +147,13 @@ with lost as (
           or not exists (select 1 from tandem.workers w where w.id = t.owner))
    for update of t skip locked
 )
-update tandem.tasks t set
-  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
-  finished_at = case when t.attempt >= t.max_attempts then now() end,
-  run_at = now(),
-  errors = t.errors || jsonb_build_array(jsonb_build_object(
-    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
-    'message', 'worker lost: ' || t.owner || ' died or stopped responding while running this attempt')),
-  owner = null
+update tandem.tasks t set${loseAttempt("'worker lost: ' || t.owner || ' died or stopped responding while running this attempt'")}
 from lost where t.id = lost.id
 returning t.id::text as id, t.queue`;
 
-/**
- * After a worker reconnects: its running tasks that it no longer holds ($2)
- * become runnable again, the attempt recorded as lost and counted.
- */
+/** After a worker reconnects: its running tasks that it no longer holds ($2). */
 export const taskReleaseLost = `
-update tandem.tasks t set
-  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
-  finished_at = case when t.attempt >= t.max_attempts then now() end,
-  run_at = now(),
-  errors = t.errors || jsonb_build_array(jsonb_build_object(
-    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
-    'message', 'the outcome of this attempt was lost with the database connection')),
-  owner = null
+update tandem.tasks t set${loseAttempt("'the outcome of this attempt was lost with the database connection'")}
  where t.owner = $1 and t.state = 'running' and t.id <> all($2::bigint[])
 returning t.id`;
 
