@@ -57,8 +57,6 @@ interface QueueState {
   exhausted: boolean;
   /** Bumped by every wake-up, so a claim that raced with one does not mark the queue exhausted. */
   wakes: number;
-  /** Tasks asked for by claims still in flight. */
-  asking: number;
   /** Moving average of handler duration, ms. */
   avgMs: number;
   followUps: NodeJS.Timeout[];
@@ -80,11 +78,6 @@ interface Slot {
 const FOLLOW_UPS_MS = [5, 50];
 /** Leader duties and elections are checked this often. */
 const MAINTENANCE_EVERY_MS = 250;
-/** Round trips (settle + claim statements) a worker keeps in flight at once. Two
- * were measured no faster than one: both statements compete for the same index
- * pages and CPU, so one larger batch wins. */
-const MAX_IN_FLIGHT = 1;
-
 interface Round {
   settle: SettleRow[];
   names: string[];
@@ -116,8 +109,8 @@ export class Worker {
   private readonly maxPrefetch: number;
   private readonly windowMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
-  private inFlight = 0;
-  private backingOff = false;
+  /** A settle-and-claim statement is on its way. */
+  private inFlight = false;
   private firstRound: Promise<void> | null = null;
   private readonly idle: (() => void)[] = [];
   private kickScheduled = false;
@@ -153,7 +146,6 @@ export class Worker {
         concurrency,
         running: 0,
         buffer: [],
-        asking: 0,
         exhausted: false,
         wakes: 0,
         avgMs: Number.NaN,
@@ -350,22 +342,22 @@ export class Worker {
   }
 
   /**
-   * Starts round trips while there is something to settle or room to claim,
-   * up to MAX_IN_FLIGHT at once: while PostgreSQL works on one batch, the
-   * next one is already on its way, so neither side waits for the other.
+   * Starts a round trip when none is in flight and there is something to
+   * settle or room to claim. One at a time: two in flight were measured no
+   * faster (they compete for the same index pages and cores), and whatever
+   * finishes meanwhile simply joins the next, larger batch.
    */
   private launch(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && !this.backingOff) {
-      const round = this.nextRound();
-      if (!round) return;
-      this.inFlight++;
-      const done = this.roundTrip(round).finally(() => {
-        this.inFlight--;
-        for (const resolve of this.idle.splice(0)) resolve();
-        this.kick();
-      });
-      if (this.firstRound === null) this.firstRound = done;
-    }
+    if (this.inFlight) return;
+    const round = this.nextRound();
+    if (!round) return;
+    this.inFlight = true;
+    const done = this.roundTrip(round).finally(() => {
+      this.inFlight = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+      this.kick();
+    });
+    if (this.firstRound === null) this.firstRound = done;
   }
 
   private nextRound(): Round | null {
@@ -377,18 +369,13 @@ export class Worker {
       for (const q of this.queues.values()) {
         if (q.exhausted) continue;
         const pre = this.prefetch(q);
-        // Each round asks for at most its share, so rounds overlap instead of queueing.
-        const want = Math.min(
-          Math.ceil((q.concurrency + pre) / MAX_IN_FLIGHT),
-          q.concurrency + pre - q.running - q.buffer.length - q.asking,
-        );
+        const want = q.concurrency + pre - q.running - q.buffer.length;
         if (want <= 0) continue;
         // Refill at the low-water mark, or alongside outcomes that go anyway.
-        if (settle.length === 0 && q.buffer.length + q.asking > pre / 2) continue;
+        if (settle.length === 0 && q.buffer.length > pre / 2) continue;
         names.push(q.name);
         counts.push(want);
         asked.push({ q, n: want, wakes: q.wakes });
-        q.asking += want;
       }
     }
     if (settle.length === 0 && names.length === 0) return null;
@@ -409,14 +396,12 @@ export class Worker {
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;
     } catch (err) {
-      for (const a of round.asked) a.q.asking -= a.n;
       this.outcomes = round.settle.concat(this.outcomes);
       if (this.dbFailures === 0)
         this.logger.error({ err }, 'claim/settle failed; retrying with backoff');
       this.dbFailures++;
-      this.backingOff = true;
+      // Still counted as in flight while it waits, so nothing else starts.
       await sleep(Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
-      this.backingOff = false;
       return;
     }
     this.stats.claimed += claimed.length;
@@ -430,7 +415,6 @@ export class Worker {
       got.set(t.queue, (got.get(t.queue) ?? 0) + 1);
     }
     for (const a of round.asked) {
-      a.q.asking -= a.n;
       if ((got.get(a.q.name) ?? 0) < a.n && a.q.wakes === a.wakes) a.q.exhausted = true;
     }
     this.dispatch();
@@ -616,10 +600,10 @@ export class Worker {
   private async flush(): Promise<void> {
     for (
       let i = 0;
-      i < 1000 && (this.inFlight > 0 || this.outcomes.length > 0 || this.kickScheduled);
+      i < 1000 && (this.inFlight || this.outcomes.length > 0 || this.kickScheduled);
       i++
     ) {
-      if (this.inFlight > 0) await new Promise<void>((r) => this.idle.push(r));
+      if (this.inFlight) await new Promise<void>((r) => this.idle.push(r));
       else this.launch();
       await new Promise((r) => setImmediate(r));
     }
