@@ -14,7 +14,11 @@ it('runs one server per data directory and reuses it from a second start', async
   const dir = await mkdtemp(join(tmpdir(), 'tandem-embedded-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const first = await startEmbeddedPostgres({ dataDir: join(dir, 'pg') });
-  cleanup.push(first.stop);
+  cleanup.push(async () => {
+    await first.stop();
+    // As root under a mode-700 temp dir, the cluster lives elsewhere (see the next test).
+    await rm(first.dataDir, { recursive: true, force: true });
+  });
   const second = await startEmbeddedPostgres({ dataDir: join(dir, 'pg') });
   expect(first.owned).toBe(true);
   expect(second).toMatchObject({
