@@ -5,8 +5,6 @@
 /** The states a task moves through. `succeeded`, `failed` and `cancelled` are terminal. */
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'retrying' | 'failed' | 'cancelled';
 
-export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'failed', 'cancelled'];
-
 /** Milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'1h'`. */
 export type Duration = number | string;
 

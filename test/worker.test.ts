@@ -404,6 +404,27 @@ describe('cancel and retry', () => {
     expect(await tandem.cancel(running.id)).toBe('cancelled');
   });
 
+  it('deletes a task that is not running, and refuses a running one', async () => {
+    const hold = defineTask({
+      name: 'hold',
+      payload: z.object({}),
+      handler: (_p, ctx) =>
+        new Promise((_, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason))),
+    });
+    const { tandem, worker } = setup([hold]);
+    const waiting = await tandem.enqueue(pool, hold, {}, { delay: '1h' });
+    expect(await tandem.deleteTask(waiting.id)).toBe(true);
+    expect(await tandem.getTask(waiting.id)).toBeNull();
+    await worker.start();
+    const running = await tandem.enqueue(pool, hold, {});
+    await untilState(running.id, 'running');
+    expect(await tandem.deleteTask(running.id)).toBe(false);
+    expect(await stateOf(running.id)).toBe('running');
+    await expect(tandem.deleteTask('abc')).rejects.toThrow(
+      /task id must be a positive integer, got "abc"/,
+    );
+  });
+
   it('retries a failed task with one more attempt', async () => {
     let calls = 0;
     const once = defineTask({

@@ -122,5 +122,3 @@ async function runInTransaction(
   });
   return { kind: 'committed' };
 }
-
-export { ClaimLostError };
