@@ -401,17 +401,21 @@ describe('bad input changes nothing and leaves the transaction usable', () => {
 });
 
 describe('schema guarantees', () => {
-  it('keeps finished_at set exactly for terminal states', async () => {
+  it('rejects unknown states, empty names and a max_attempts below 1 written by plain SQL', async () => {
     const r = await tandem.enqueue(pool, sendReceipt, { orderId: 1 });
     await expect(
-      pool.query(`update tandem.tasks set state = 'succeeded' where id = $1`, [r.id]),
-    ).rejects.toThrow(/tasks_finished_at_check/);
-    await expect(
-      pool.query(`update tandem.tasks set finished_at = now() where id = $1`, [r.id]),
-    ).rejects.toThrow(/tasks_finished_at_check/);
-    await expect(
       pool.query(`update tandem.tasks set state = 'done' where id = $1`, [r.id]),
-    ).rejects.toThrow(/tasks_state_check/);
+    ).rejects.toThrow(/task_state/);
+    await expect(
+      pool.query(`insert into tandem.tasks (name, payload) values ('', '{}')`),
+    ).rejects.toThrow(/domain tandem.label/);
+    await expect(
+      pool.query(`insert into tandem.tasks (name, queue, payload) values ('x', '', '{}')`),
+    ).rejects.toThrow(/domain tandem.label/);
+    await expect(
+      pool.query(`update tandem.tasks set max_attempts = 0 where id = $1`, [r.id]),
+    ).rejects.toThrow(/attempt_limit/);
+    expect((await tandem.getTask(r.id))?.state).toBe('queued');
   });
 
   it('migrates safely when several processes migrate at once, recording each version once', async () => {

@@ -10,7 +10,7 @@ import {
   TandemError,
   type Worker,
 } from '../src/index.js';
-import { freshDatabase } from './support/db.js';
+import { freshDatabase, taskRuleViolations } from './support/db.js';
 import { quietLogger } from './support/quiet-logger.js';
 import { waitFor } from './support/wait.js';
 
@@ -32,6 +32,7 @@ afterEach(async () => {
     await o.worker?.stop();
     await o.tandem.close();
   }
+  expect(await taskRuleViolations(pool)).toEqual([]);
   await pool.query('truncate tandem.tasks, tandem.workers, tandem.leader, tandem.schedules');
 });
 afterAll(() => pool.end());

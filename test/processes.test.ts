@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTandem, type Tandem } from '../src/index.js';
-import { freshDatabase } from './support/db.js';
+import { freshDatabase, taskRuleViolations } from './support/db.js';
 import { spawnWorker, type WorkerProcess } from './support/processes.js';
 import { quietLogger } from './support/quiet-logger.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -28,6 +28,7 @@ afterEach(async () => {
     p.child.kill('SIGKILL');
     await p.exited;
   }
+  expect(await taskRuleViolations(pool)).toEqual([]);
   await pool.query(
     'truncate runs, effects, tandem.tasks, tandem.workers, tandem.leader, tandem.schedules, tandem.queues',
   );

@@ -8,7 +8,7 @@ import {
   type Tandem,
   type Worker,
 } from '../src/index.js';
-import { freshDatabase } from './support/db.js';
+import { freshDatabase, taskRuleViolations } from './support/db.js';
 import { quietLogger } from './support/quiet-logger.js';
 import { sleep, waitFor } from './support/wait.js';
 
@@ -25,6 +25,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
   await Promise.all(instances.splice(0).map((t) => t.close()));
+  expect(await taskRuleViolations(pool)).toEqual([]);
   await pool.query(`delete from tandem.tasks; delete from effects; delete from tandem.queues`);
 });
 afterAll(() => pool.end());

@@ -9,6 +9,7 @@ import {
   taskDelete,
   taskFindByKeys,
   taskGet,
+  taskInsert,
   taskInsertMany,
   taskNotifyCancel,
   taskRetry,
@@ -181,7 +182,34 @@ export class TandemClient {
     payload: T extends AnyTask ? PayloadOf<T> : unknown,
     options?: EnqueueOptions,
   ): Promise<EnqueueResult> {
-    const [result] = await this.enqueueMany(executor, [{ task, payload, options }]);
+    this.assertOpen();
+    const p = prepareTask(
+      this.resolve(task as AnyTask | string),
+      payload,
+      options,
+      this.maxPayloadBytes,
+    );
+    const q = toQueryable(executor);
+    const wake = this.wake.pick([p.queue]).length > 0;
+    const [row] = await q.query<{ id: string | null }>(
+      taskInsert,
+      [
+        p.name,
+        p.queue,
+        p.payloadJson,
+        p.key,
+        p.priority,
+        p.maxAttempts,
+        p.runAt,
+        p.delayMs,
+        p.timeoutMs,
+        p.metadataJson,
+        wake,
+      ],
+      'tandem_insert_task',
+    );
+    if (row?.id) return { id: row.id, inserted: true, state: 'queued' };
+    const [result] = await this.matchInserted(q, [p], [], []);
     return result!;
   }
 

@@ -34,3 +34,18 @@ export async function freshDatabase(): Promise<string> {
   }
   return withDatabase(adminUrl, name);
 }
+
+/**
+ * Rows breaking the two rules that tie task columns together: finished_at is
+ * set exactly for terminal states, owner exactly for running tasks. Every
+ * statement that writes tasks must keep them, whatever crashed meanwhile.
+ */
+export async function taskRuleViolations(db: pg.Pool): Promise<unknown[]> {
+  const { rows } = await db.query(
+    `select id, state, owner, finished_at from tandem.tasks
+      where (finished_at is not null) <> (state in ('succeeded', 'failed', 'cancelled'))
+         or (owner is not null) <> (state = 'running')
+      limit 5`,
+  );
+  return rows;
+}

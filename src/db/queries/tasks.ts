@@ -4,6 +4,14 @@
  */
 
 /**
+ * Inserts one task through `tandem.insert_task` (sql/000001_init.sql):
+ * name, queue, payload, key, priority, max_attempts, run_at, delay_ms,
+ * timeout_ms, metadata, wake. Yields the new id, or null for a taken key.
+ */
+export const taskInsert =
+  'select tandem.insert_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text as id';
+
+/**
  * Inserts a batch in one round trip through `tandem.insert_tasks` (see
  * sql/000001_init.sql): $1 payloads as a JSON array, $2 queues to wake,
  * then the other columns as parallel arrays.
