@@ -239,6 +239,7 @@ describe('running tasks', () => {
 describe('timeouts', () => {
   it('aborts ctx.signal, fails the attempt, and ignores a late result', async () => {
     let sawAbort = false;
+    let lateSawAbort = false;
     const slow = defineTask({
       name: 'slow',
       payload: z.object({ obey: z.boolean() }),
@@ -254,6 +255,8 @@ describe('timeouts', () => {
           );
         }
         await sleep(400); // ignores the signal
+        // A signal first read after the timeout is already aborted, with the reason.
+        if (ctx.signal.aborted && ctx.signal.reason?.name === 'TimeoutError') lateSawAbort = true;
         return 'late';
       },
     });
@@ -265,6 +268,7 @@ describe('timeouts', () => {
     await untilState(b.id, 'failed');
     expect(sawAbort).toBe(true);
     await sleep(500);
+    expect(lateSawAbort).toBe(true);
     const rb = await task(b.id);
     expect(rb.state).toBe('failed');
     expect(rb.result).toBeNull();

@@ -5,7 +5,7 @@ import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { Duration, Logger } from '../types.js';
-import { TaskAbortError } from './abort.js';
+import { AttemptAbort, TaskAbortError } from './abort.js';
 import { ControlConnection } from './control-connection.js';
 import { CronScheduler, type Schedule } from './cron.js';
 import { Leader } from './leader.js';
@@ -66,7 +66,7 @@ interface Slot {
   task: ClaimedTask;
   def: AnyTask;
   queue: QueueState;
-  controller: AbortController;
+  abort: AttemptAbort;
   /** Its outcome was already queued for writing (timeout or cancel); ignore what the handler returns. */
   settled: boolean;
   started: number;
@@ -284,7 +284,7 @@ export class Worker {
     for (const slot of this.running.values()) {
       if (slot.settled) continue;
       slot.settled = true;
-      slot.controller.abort(new TaskAbortError('lost', `worker ${this.id} lost this task: ${why}`));
+      slot.abort.abort(new TaskAbortError('lost', `worker ${this.id} lost this task: ${why}`));
       n++;
     }
     for (const q of this.queues.values()) {
@@ -429,12 +429,12 @@ export class Worker {
 
   private run(q: QueueState, task: ClaimedTask): void {
     const def = this.client.taskDefinitions.get(task.name)!;
-    const controller = new AbortController();
+    const abort = new AttemptAbort();
     const slot: Slot = {
       task,
       def,
       queue: q,
-      controller,
+      abort,
       settled: false,
       started: performance.now(),
       timer: null,
@@ -444,7 +444,7 @@ export class Worker {
     this.running.set(task.id, slot);
     const timeoutMs = task.timeout_ms ?? def.timeoutMs;
     if (timeoutMs) slot.timer = setTimeout(() => this.timeOut(slot, timeoutMs), timeoutMs);
-    slot.done = runAttempt(task, def, controller.signal, {
+    slot.done = runAttempt(task, def, abort, {
       db: this.client.db,
       workerId: this.id,
       logger: this.logger,
@@ -457,7 +457,7 @@ export class Worker {
       'timeout',
       `task ${slot.task.name} (id ${slot.task.id}) timed out after ${ms} ms`,
     );
-    slot.controller.abort(reason);
+    slot.abort.abort(reason);
     // A transactional task still holds its row lock: its failure is written once its transaction ends.
     if (!slot.def.transactional)
       this.settleNow(slot, { kind: 'failed', error: reason, permanent: false });
@@ -474,8 +474,8 @@ export class Worker {
 
   private cancelRunning(id: string): void {
     const slot = this.running.get(id);
-    if (!slot || slot.controller.signal.aborted) return;
-    slot.controller.abort(
+    if (!slot || slot.abort.reason) return;
+    slot.abort.abort(
       new TaskAbortError('cancel', `task ${slot.task.name} (id ${id}) was cancelled`),
     );
     if (!slot.def.transactional) this.settleNow(slot, { kind: 'cancelled' });
@@ -535,6 +535,10 @@ export class Worker {
       this.record(slot, outcome);
     }
     this.dispatch();
+    // At the low-water mark, start the next round trip now, not after this
+    // burst of completions: the database settles and claims while this
+    // process runs the rest of the buffer.
+    if (q.buffer.length <= this.prefetch(q) / 2) this.launch();
     this.kick();
   }
 
@@ -578,7 +582,7 @@ export class Worker {
       );
       const transactional: Promise<void>[] = [];
       for (const slot of this.running.values()) {
-        slot.controller.abort(new TaskAbortError('shutdown', 'worker is shutting down'));
+        slot.abort.abort(new TaskAbortError('shutdown', 'worker is shutting down'));
         if (slot.def.transactional) transactional.push(slot.done);
         else this.settleNow(slot, { kind: 'released' });
       }
