@@ -149,44 +149,70 @@ begin
 end;
 $$;
 
--- The batch insert behind the TypeScript enqueueMany. A plpgsql
--- function, because PL/pgSQL keeps the plan of its statement for the
--- session: planning this statement afresh costs more than running it for one
--- task. Columns arrive as parallel arrays, payloads and metadata as JSON
--- arrays (json_array_elements splits text much faster than jsonb parsing or
--- json_to_recordset), zipped by ROWS FROM. Idempotent on (key, name): rows
--- whose key is taken are skipped. Returns the new ids in insertion order and
--- the (name, key) pairs that were inserted. Wakes the queues in `wake` at
--- commit when anything was inserted (the caller debounces which queues).
+-- The batch insert behind the TypeScript enqueueMany. A plpgsql function,
+-- because PL/pgSQL keeps the plan of its statement for the session: planning
+-- it afresh costs more than running it for one task. A column that is the
+-- same for the whole batch arrives once, in `shared` (keyed by column name),
+-- with an empty array in its place; the others arrive as parallel arrays,
+-- payloads and metadata as JSON arrays (json_array_elements splits text much
+-- faster than jsonb parsing or json_to_recordset), zipped by ROWS FROM, which
+-- pads the empty arrays with nulls. Idempotent on (key, name): rows whose key
+-- is taken are skipped. Returns the first new id and how many rows were
+-- inserted, and every id only when they are not consecutive (a concurrent
+-- insert took some in between); plus the (name, key) pairs inserted. Wakes the
+-- queues in `wake` at commit when anything was inserted (the caller debounces).
 create function tandem.insert_tasks(
-  payloads json, wake text[], names text[], queues text[], keys text[], priorities integer[],
-  max_attempts integer[], run_ats timestamptz[], delays_ms bigint[], timeouts_ms integer[],
-  metadata json
-) returns table (ids text, keyed json)
+  payloads json, wake text[], shared jsonb, names text[], queues text[], keys text[],
+  priorities integer[], max_attempts integer[], run_ats timestamptz[], delays_ms bigint[],
+  timeouts_ms integer[], metadata json
+) returns table (first_id bigint, inserted integer, ids text, keyed json)
 language plpgsql
 as $$
 #variable_conflict use_column
+declare
+  s_name text := shared->>'name';
+  s_queue text := shared->>'queue';
+  s_key text := shared->>'key';
+  s_priority integer := (shared->>'priority')::integer;
+  s_max_attempts integer := (shared->>'max_attempts')::integer;
+  s_run_at timestamptz := (shared->>'run_at')::timestamptz;
+  s_delay_ms bigint := (shared->>'delay_ms')::bigint;
+  s_timeout_ms integer := (shared->>'timeout_ms')::integer;
+  s_metadata jsonb := shared->'metadata';
 begin
   return query
   with ins as (
     insert into tandem.tasks
       (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
-    select r.name, r.queue, r.payload::jsonb, r.key, r.priority, r.max_attempts,
-           coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond'),
-           r.timeout_ms, nullif(r.metadata::jsonb, 'null'::jsonb)
+    select coalesce(r.name, s_name), coalesce(r.queue, s_queue), r.payload::jsonb,
+           coalesce(r.key, s_key), coalesce(r.priority, s_priority),
+           coalesce(r.max_attempts, s_max_attempts),
+           coalesce(r.run_at, s_run_at,
+                    now() + coalesce(r.delay_ms, s_delay_ms, 0) * interval '1 millisecond'),
+           coalesce(r.timeout_ms, s_timeout_ms),
+           coalesce(nullif(r.metadata::jsonb, 'null'::jsonb), s_metadata)
       from rows from (
-        unnest(names), unnest(queues), json_array_elements(payloads), unnest(keys),
+        json_array_elements(payloads), unnest(names), unnest(queues), unnest(keys),
         unnest(priorities), unnest(max_attempts), unnest(run_ats), unnest(delays_ms),
         unnest(timeouts_ms), json_array_elements(metadata)
-      ) as r(name, queue, payload, key, priority, max_attempts, run_at, delay_ms, timeout_ms, metadata)
+      ) as r(payload, name, queue, key, priority, max_attempts, run_at, delay_ms, timeout_ms, metadata)
     on conflict (key, name) where key is not null do nothing
     returning tasks.id, tasks.key, tasks.name
   ),
+  summary as (
+    select min(ins.id) as first_id, max(ins.id) as last_id, count(*)::integer as n,
+           json_agg(json_build_array(ins.name, ins.key) order by ins.id)
+             filter (where ins.key is not null) as keyed
+      from ins
+  ),
   woken as (
     select count(pg_notify('tandem_wake', q)) as n from unnest(wake) as q
+     where exists (select 1 from summary where summary.n > 0)
   )
-  select string_agg(ins.id::text, ',' order by ins.id),
-         json_agg(json_build_array(ins.name, ins.key) order by ins.id) filter (where ins.key is not null)
-    from ins, woken;
+  select summary.first_id, summary.n,
+         case when summary.last_id - summary.first_id + 1 <> summary.n
+              then (select string_agg(ins.id::text, ',' order by ins.id) from ins) end,
+         summary.keyed
+    from summary, woken;
 end;
 $$;

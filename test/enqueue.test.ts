@@ -229,6 +229,40 @@ describe('enqueueMany', () => {
     ]);
   });
 
+  it("stores each item's own options, whether they differ or the whole batch shares them", async () => {
+    const at = new Date(Date.now() + 3_600_000);
+    const mixed = await tandem.enqueueMany(pool, [
+      {
+        task: sendReceipt,
+        payload: { orderId: 1 },
+        options: { priority: 3, queue: 'q.1', key: 'k"1\\{x}' },
+      },
+      { task: sendReceipt, payload: { orderId: 2 }, options: { runAt: at, maxAttempts: 2 } },
+      { task: sendReceipt, payload: { orderId: 3 }, options: { delay: '1h', metadata: { t: 1 } } },
+    ]);
+    const shared = await tandem.enqueueMany(
+      pool,
+      [1, 2].map((orderId) => ({
+        task: sendReceipt,
+        payload: { orderId },
+        options: { priority: 7, queue: 'bulk', runAt: at, maxAttempts: 5, metadata: { s: 1 } },
+      })),
+    );
+    const rows = await Promise.all([...mixed, ...shared].map((r) => tandem.getTask(r.id)));
+    const cols = rows.map((r) => [r?.priority, r?.queue, r?.key, r?.maxAttempts, r?.metadata]);
+    expect(cols).toEqual([
+      [3, 'q.1', 'k"1\\{x}', 4, null],
+      [0, 'default', null, 2, null],
+      [0, 'default', null, 4, { t: 1 }],
+      [7, 'bulk', null, 5, { s: 1 }],
+      [7, 'bulk', null, 5, { s: 1 }],
+    ]);
+    expect(rows[1]!.runAt.getTime()).toBe(at.getTime());
+    expect(rows[2]!.runAt.getTime() - Date.now()).toBeGreaterThan(3_500_000);
+    expect(rows[3]!.runAt.getTime()).toBe(at.getTime());
+    expect(rows[0]!.runAt.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
   it('is one statement for the whole batch', async () => {
     const client = await pool.connect();
     const seen: string[] = [];
@@ -245,6 +279,13 @@ describe('enqueueMany', () => {
       const res = await tandem.enqueueMany(client, items);
       expect(res).toHaveLength(1000);
       expect(seen).toHaveLength(1);
+      // Each id is the row of its own item.
+      const stored = await pool.query(
+        `select id::text, (payload->>'orderId')::int as n from tandem.tasks where id = any($1::bigint[])`,
+        [res.map((r) => r.id)],
+      );
+      const byId = new Map(stored.rows.map((r) => [r.id, r.n]));
+      expect(res.map((r) => byId.get(r.id))).toEqual(items.map((i) => i.payload.orderId));
     } finally {
       (client as any).query = original;
       client.release();

@@ -241,12 +241,14 @@ export class TandemClient {
     }
     const q = toQueryable(executor);
     if (prepared.length === 0) return [];
-    const { payloads, columns } = toInsertParams(prepared);
-    const [row] = await q.query<{ ids: string | null; keyed: [string, string][] | null }>(
-      taskInsertMany,
-      [payloads, this.wake.pick(queues), ...columns],
-    );
-    return this.matchInserted(q, prepared, row?.ids ? row.ids.split(',') : [], row?.keyed ?? []);
+    const { payloads, shared, arrays, metadata } = toInsertParams(prepared);
+    const [row] = await q.query<{
+      first_id: string | null;
+      inserted: number;
+      ids: string | null;
+      keyed: [string, string][] | null;
+    }>(taskInsertMany, [payloads, this.wake.pick(queues), shared, ...arrays, metadata]);
+    return this.matchInserted(q, prepared, insertedIds(row), row?.keyed ?? []);
   }
 
   /**
@@ -408,4 +410,21 @@ function checkQueueName(name: unknown): string {
     );
   }
   return name;
+}
+
+/** The new ids of a batch insert, in order: listed, or consecutive from first_id. */
+function insertedIds(
+  row: { first_id: string | null; inserted: number; ids: string | null } | undefined,
+): string[] {
+  if (!row?.first_id) return [];
+  if (row.ids) return row.ids.split(',');
+  const out = new Array<string>(row.inserted);
+  const first = BigInt(row.first_id);
+  if (first + BigInt(row.inserted) <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    const f = Number(first);
+    for (let i = 0; i < row.inserted; i++) out[i] = String(f + i);
+  } else {
+    for (let i = 0; i < row.inserted; i++) out[i] = String(first + BigInt(i));
+  }
+  return out;
 }

@@ -3,8 +3,18 @@ import { TandemError, type TandemErrorCode } from '../errors.js';
 /** Past this depth the walk stops and JSON.stringify alone decides (it throws on cycles). */
 const MAX_WALK_DEPTH = 64;
 
-function describe(path: string[]): string {
-  return path.length === 0 ? 'the top level' : path.join('.');
+interface Problem {
+  /** What was found, e.g. "a BigInt". */
+  what: string;
+  /** How to fix it, in parentheses after the location. */
+  advice: string;
+  /** Where, innermost key first: filled in on the way back up, so a clean walk allocates nothing. */
+  path: string[];
+}
+
+function describe(p: Problem): string {
+  const where = p.path.length === 0 ? 'the top level' : p.path.reverse().join('.');
+  return `${p.what} at ${where} (${p.advice})`;
 }
 
 /**
@@ -12,34 +22,41 @@ function describe(path: string[]): string {
  * symbols, NaN/Infinity, undefined in arrays) or refuse (BigInt). A plain
  * walk plus native stringify is about twice as fast as a replacer.
  */
-function findProblem(value: unknown, path: string[]): string | null {
+function findProblem(value: unknown, depth: number): Problem | null {
   switch (typeof value) {
     case 'bigint':
-      return `a BigInt at ${describe(path)} (convert it to a string or number)`;
+      return { what: 'a BigInt', advice: 'convert it to a string or number', path: [] };
     case 'function':
     case 'symbol':
-      return `a ${typeof value} at ${describe(path)} (JSON has no such value)`;
+      return { what: `a ${typeof value}`, advice: 'JSON has no such value', path: [] };
     case 'number':
       return Number.isFinite(value)
         ? null
-        : `${value} at ${describe(path)} (JSON numbers must be finite)`;
+        : { what: String(value), advice: 'JSON numbers must be finite', path: [] };
     case 'object': {
-      if (value === null || path.length > MAX_WALK_DEPTH) return null;
+      if (value === null || depth > MAX_WALK_DEPTH) return null;
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return null;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          if (value[i] === undefined)
-            return `undefined at ${describe([...path, String(i)])} (it would become null)`;
-          const p = findProblem(value[i], path.concat(String(i)));
-          if (p) return p;
+          const p =
+            value[i] === undefined
+              ? { what: 'undefined', advice: 'it would become null', path: [] }
+              : findProblem(value[i], depth + 1);
+          if (p) {
+            p.path.push(String(i));
+            return p;
+          }
         }
         return null;
       }
       for (const k in value) {
         const v = (value as Record<string, unknown>)[k];
         if (v === undefined) continue;
-        const p = findProblem(v, path.concat(k));
-        if (p) return p;
+        const p = findProblem(v, depth + 1);
+        if (p) {
+          p.path.push(k);
+          return p;
+        }
       }
       return null;
     }
@@ -53,9 +70,12 @@ function findProblem(value: unknown, path: string[]): string | null {
  * symbols, NaN/Infinity, cycles) instead of dropping or mangling it.
  */
 export function toJson(value: unknown, code: TandemErrorCode, what: string): string {
-  const problem = findProblem(value, []);
+  const problem = findProblem(value, 0);
   if (problem)
-    throw new TandemError(code, `${what} does not serialise to JSON: it contains ${problem}`);
+    throw new TandemError(
+      code,
+      `${what} does not serialise to JSON: it contains ${describe(problem)}`,
+    );
   let text: string | undefined;
   try {
     text = JSON.stringify(value);

@@ -14,10 +14,11 @@ export const taskInsert =
 /**
  * Inserts a batch in one round trip through `tandem.insert_tasks` (see
  * sql/000001_init.sql): $1 payloads as a JSON array, $2 queues to wake,
- * then the other columns as parallel arrays.
+ * $3 the columns shared by the whole batch, then the other columns as
+ * parallel arrays and $12 metadata as a JSON array.
  */
 export const taskInsertMany =
-  'select ids, keyed from tandem.insert_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)';
+  'select first_id::text, inserted, ids, keyed from tandem.insert_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
 
 /** Existing tasks for (key, name) pairs: the duplicates of an insert. */
 export const taskFindByKeys = `
