@@ -14,19 +14,24 @@ create table tandem.workers (
   queues       jsonb not null,
   lock_key     integer not null unique,
   started_at   timestamptz not null default now(),
-  heartbeat_at timestamptz not null default now()
+  heartbeat_at timestamptz not null default now(),
+  -- When the worker last took its lock, on the connection that holds it.
+  locked_at    timestamptz not null default now()
 );
 
--- Workers that are gone: their liveness lock is free (after a grace period
--- when the server itself just restarted, so survivors can reconnect), or
--- their heartbeat is older than the lease.
+-- Workers that are gone: their heartbeat is older than the lease, or their
+-- liveness lock is free. Right after the server itself restarted, every lock
+-- is free, so a free lock counts only for a worker that took it since that
+-- restart (locked_at), or once the server has been up 10 seconds: the time
+-- survivors get to reconnect.
 create function tandem.dead_workers(lease interval)
 returns setof text
 language sql stable
 as $$
   select w.id from tandem.workers w
    where w.heartbeat_at < now() - lease
-      or (pg_postmaster_start_time() < now() - interval '10 seconds'
+      or ((pg_postmaster_start_time() < now() - interval '10 seconds'
+           or w.locked_at > pg_postmaster_start_time())
           and not exists (
             select 1 from pg_locks l
              where l.locktype = 'advisory' and l.granted

@@ -58,41 +58,39 @@ export function settleRow(
   outcome: Outcome,
   worker: string,
 ): SettleRow | null {
-  const base = {
+  const row = (
+    state: TaskState,
+    resultJson: string | null = null,
+    error: AttemptError | null = null,
+    delay_ms: number | null = null,
+    undo = false,
+  ): SettleRow => ({
     id: task.id,
     attempt: task.attempt,
-    resultJson: null,
-    delay_ms: null,
-    error: null,
-    undo: false,
-  };
+    state,
+    resultJson,
+    delay_ms,
+    error,
+    undo,
+  });
+  const again = task.attempt - 1 > 0 ? 'retrying' : 'queued';
   switch (outcome.kind) {
     case 'committed':
       return null;
     case 'succeeded':
-      return { ...base, state: 'succeeded', resultJson: outcome.resultJson };
+      return row('succeeded', outcome.resultJson);
     case 'cancelled':
-      return { ...base, state: 'cancelled' };
+      return row('cancelled');
     case 'released':
-      return { ...base, state: task.attempt - 1 > 0 ? 'retrying' : 'queued', undo: true };
+      return row(again, null, null, null, true);
     case 'snoozed':
-      return {
-        ...base,
-        state: task.attempt - 1 > 0 ? 'retrying' : 'queued',
-        undo: true,
-        delay_ms: outcome.delayMs,
-      };
+      return row(again, null, null, outcome.delayMs, true);
     case 'failed': {
       const error = errorRecord(outcome.error, task.attempt, worker);
       if (outcome.permanent || task.attempt >= task.max_attempts || !def) {
-        return { ...base, state: 'failed', error };
+        return row('failed', null, error);
       }
-      return {
-        ...base,
-        state: 'retrying',
-        error,
-        delay_ms: backoffDelay(def.backoff, task.attempt),
-      };
+      return row('retrying', null, error, backoffDelay(def.backoff, task.attempt));
     }
   }
 }

@@ -7,6 +7,7 @@ import {
   workerHeartbeat,
   workerLock,
   workerNextLockKey,
+  workerReattach,
   workerRegister,
   workerUnlock,
 } from '../db/queries/workers.js';
@@ -35,7 +36,7 @@ export class Registry {
       return true;
     }
     await conn.query(workerLock, [this.lockKey]);
-    if ((await conn.query(workerHeartbeat, [this.id])).rows.length > 0) return true;
+    if ((await conn.query(workerReattach, [this.id])).rows.length > 0) return true;
     await this.reregister(conn);
     return false;
   }

@@ -12,6 +12,13 @@ export const workerUnlock = `select pg_advisory_unlock(${LOCK_NAMESPACE}, $1::in
 export const workerRegister = `
 insert into tandem.workers (id, host, pid, queues, lock_key) values ($1, $2, $3, $4, $5)`;
 
+/**
+ * On the connection that just took the worker's lock again: records when,
+ * and returns no row when the worker was declared dead and removed.
+ */
+export const workerReattach = `
+update tandem.workers set heartbeat_at = now(), locked_at = now() where id = $1 returning id`;
+
 /** Returns no row when the worker was declared dead and removed. */
 export const workerHeartbeat = `
 update tandem.workers set heartbeat_at = now() where id = $1 returning id`;
