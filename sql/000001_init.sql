@@ -67,6 +67,36 @@ create index tasks_running_idx on tandem.tasks (owner) where state = 'running';
 create index tasks_finished_brin on tandem.tasks using brin (finished_at)
   with (autosummarize = on);
 
+-- The single-task insert behind the TypeScript enqueue and SQL
+-- tandem.enqueue: the same row as insert_tasks below, from plain arguments.
+-- Returns the new id, or null when the (name, key) pair is taken. Wakes
+-- `queue` at commit when `wake` is true (the caller debounces).
+create function tandem.insert_task(
+  name text, queue text, payload jsonb, key text, priority integer, max_attempts integer,
+  run_at timestamptz, delay_ms bigint, timeout_ms integer, metadata jsonb, wake boolean
+) returns bigint
+language plpgsql
+as $$
+#variable_conflict use_column
+declare
+  task_id bigint;
+begin
+  insert into tandem.tasks as t
+    (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
+  values (insert_task.name, insert_task.queue, insert_task.payload, insert_task.key,
+          insert_task.priority, insert_task.max_attempts,
+          coalesce(insert_task.run_at,
+                   now() + coalesce(insert_task.delay_ms, 0) * interval '1 millisecond'),
+          insert_task.timeout_ms, insert_task.metadata)
+  on conflict (key, name) where key is not null do nothing
+  returning t.id into task_id;
+  if task_id is not null and wake then
+    perform pg_notify('tandem_wake', insert_task.queue);
+  end if;
+  return task_id;
+end;
+$$;
+
 -- SQL enqueue, in the caller's transaction. Idempotent on (name, key): when
 -- the key already has a task, returns that task's id. Notifies waiting
 -- workers at commit, at most once per queue per 2 ms per session so that a
@@ -96,12 +126,9 @@ begin
     raise exception 'tandem.enqueue: max_attempts must be at least 1, got %', enqueue.max_attempts
       using errcode = '22023';
   end if;
-  insert into tandem.tasks as t (name, queue, payload, key, priority, max_attempts, run_at)
-  values (enqueue.name, q, enqueue.payload, enqueue.key,
-          coalesce(enqueue.priority, 0), coalesce(enqueue.max_attempts, 4),
-          coalesce(enqueue.run_at, now()))
-  on conflict (key, name) where key is not null do nothing
-  returning t.id into task_id;
+  task_id := tandem.insert_task(
+    enqueue.name, q, enqueue.payload, enqueue.key, coalesce(enqueue.priority, 0),
+    coalesce(enqueue.max_attempts, 4), enqueue.run_at, null, null, null, false);
   if task_id is null then
     -- Another transaction holds the key; ON CONFLICT waited for it to commit,
     -- and this new statement's snapshot sees its row.
@@ -114,36 +141,6 @@ begin
      or clock_timestamp() - last_notify::timestamptz > interval '2 milliseconds' then
     perform pg_notify('tandem_wake', q);
     perform set_config('tandem.notified_' || md5(q), clock_timestamp()::text, false);
-  end if;
-  return task_id;
-end;
-$$;
-
--- The single-task insert behind the TypeScript enqueue: the same row as
--- insert_tasks below, from plain arguments. Returns the new id, or null when
--- the (name, key) pair is taken. Wakes `queue` at commit when `wake` is true
--- (the caller debounces).
-create function tandem.insert_task(
-  name text, queue text, payload jsonb, key text, priority integer, max_attempts integer,
-  run_at timestamptz, delay_ms bigint, timeout_ms integer, metadata jsonb, wake boolean
-) returns bigint
-language plpgsql
-as $$
-#variable_conflict use_column
-declare
-  task_id bigint;
-begin
-  insert into tandem.tasks as t
-    (name, queue, payload, key, priority, max_attempts, run_at, timeout_ms, metadata)
-  values (insert_task.name, insert_task.queue, insert_task.payload, insert_task.key,
-          insert_task.priority, insert_task.max_attempts,
-          coalesce(insert_task.run_at,
-                   now() + coalesce(insert_task.delay_ms, 0) * interval '1 millisecond'),
-          insert_task.timeout_ms, insert_task.metadata)
-  on conflict (key, name) where key is not null do nothing
-  returning t.id into task_id;
-  if task_id is not null and wake then
-    perform pg_notify('tandem_wake', insert_task.queue);
   end if;
   return task_id;
 end;

@@ -23,7 +23,11 @@ export interface ResolvedBackoff {
   jitter: boolean;
 }
 
-/** What a handler receives besides its payload. */
+/**
+ * What a handler receives besides its payload. `signal` and `logger` are
+ * made on first read, so pass `ctx` itself to helpers rather than a spread
+ * copy (`{ ...ctx }` leaves them and `snooze` behind).
+ */
 export interface TaskContext {
   id: string;
   name: string;
