@@ -191,23 +191,19 @@ export class TandemClient {
     );
     const q = toQueryable(executor);
     const wake = this.wake.pick([p.queue]).length > 0;
-    const [row] = await q.query<{ id: string | null }>(
-      taskInsert,
-      [
-        p.name,
-        p.queue,
-        p.payloadJson,
-        p.key,
-        p.priority,
-        p.maxAttempts,
-        p.runAt,
-        p.delayMs,
-        p.timeoutMs,
-        p.metadataJson,
-        wake,
-      ],
-      'tandem_insert_task',
-    );
+    const [row] = await q.query<{ id: string | null }>(taskInsert, [
+      p.name,
+      p.queue,
+      p.payloadJson,
+      p.key,
+      p.priority,
+      p.maxAttempts,
+      p.runAt,
+      p.delayMs,
+      p.timeoutMs,
+      p.metadataJson,
+      wake,
+    ]);
     if (row?.id) return { id: row.id, inserted: true, state: 'queued' };
     const [result] = await this.matchInserted(q, [p], [], []);
     return result!;
