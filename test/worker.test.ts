@@ -416,7 +416,8 @@ describe('cancel and retry', () => {
       handler: (_p, ctx) =>
         new Promise((_, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason))),
     });
-    const { tandem, worker } = setup([hold]);
+    // The held task only ends when aborted: stop aborts it after 100 ms.
+    const { tandem, worker } = setup([hold], { shutdownTimeout: '100ms' });
     const waiting = await tandem.enqueue(pool, hold, {}, { delay: '1h' });
     expect(await tandem.deleteTask(waiting.id)).toBe(true);
     expect(await tandem.getTask(waiting.id)).toBeNull();
