@@ -1,12 +1,13 @@
 /**
  * Runs embedded PostgreSQL for the CLI, in a process of its own.
  *
- * Why a separate process: PostgreSQL is spawned as a child of whoever starts
- * it, in that process's group, so a Ctrl-C in the terminal would reach the
- * server too and shut it down before the worker could finish or release its
- * tasks. The CLI starts this host detached (its own session), so terminal
- * signals never reach the server; the CLI stops it last, over IPC. If the CLI
- * dies, the IPC channel closes and the host stops the server anyway.
+ * The server already runs in its own process group, so a Ctrl-C in the
+ * terminal never reaches it and the worker can finish or release its tasks
+ * first. This host adds one thing: it outlives the CLI. If the CLI is killed
+ * outright (SIGKILL, a crashed terminal), the IPC channel closes and the host
+ * stops the server, instead of leaving it running until the next start
+ * reuses it. The CLI starts the host detached (its own session) and stops it
+ * last, over IPC.
  *
  * Protocol: the host sends `{ type: 'ready', connectionString, dataDir, owned }`
  * or `{ type: 'error', message }`, and stops on `{ type: 'stop' }` or disconnect.
