@@ -2,6 +2,15 @@ import type { Kysely, Transaction } from 'kysely';
 import type { z } from 'zod';
 import { toMs } from './duration.js';
 import { TandemError } from './errors.js';
+import {
+  INT4_MAX,
+  INT4_MIN,
+  isInt4,
+  MAX_ATTEMPTS,
+  MAX_DELAY_MS,
+  MAX_TIMEOUT_MS,
+  NAME_RE,
+} from './limits.js';
 import type { Duration, Logger } from './types.js';
 
 /** Retry delays: `base * factor^(attempt-1)`, capped at `max`, optionally jittered. */
@@ -97,8 +106,6 @@ export type AnyTask = TaskDefinition<any, any, boolean>;
 /** The payload type a task accepts at enqueue. */
 export type PayloadOf<T> = T extends TaskDefinition<infer S, any, any> ? z.input<S> : never;
 
-const NAME_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
-
 /**
  * Defines a typed task.
  *
@@ -130,20 +137,30 @@ export function defineTask<S extends z.ZodType, R = unknown, T extends boolean =
       `queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(queue)}`,
     );
   const priority = options.priority ?? 0;
-  if (!Number.isInteger(priority)) throw bad(`priority must be an integer, got ${priority}`);
+  if (!isInt4(priority))
+    throw bad(`priority must be an integer from ${INT4_MIN} to ${INT4_MAX}, got ${priority}`);
   const maxAttempts = options.maxAttempts ?? 4;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw bad(`maxAttempts must be an integer of at least 1, got ${maxAttempts}`);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS) {
+    throw bad(`maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS}, got ${maxAttempts}`);
   }
   const factor = options.backoff?.factor ?? 2;
-  if (!(factor >= 1)) throw bad(`backoff.factor must be at least 1, got ${factor}`);
+  if (!(factor >= 1 && factor <= 1000))
+    throw bad(`backoff.factor must be from 1 to 1000, got ${factor}`);
+  const ms = (v: Duration, what: string, max: number) => {
+    try {
+      return toMs(v, what, max);
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  };
   const backoff: ResolvedBackoff = {
-    baseMs: toMs(options.backoff?.base ?? '1s', 'backoff.base'),
+    baseMs: ms(options.backoff?.base ?? '1s', 'backoff.base', MAX_DELAY_MS),
     factor,
-    maxMs: toMs(options.backoff?.max ?? '1h', 'backoff.max'),
+    maxMs: ms(options.backoff?.max ?? '1h', 'backoff.max', MAX_DELAY_MS),
     jitter: options.backoff?.jitter ?? true,
   };
-  const timeoutMs = options.timeout === undefined ? null : toMs(options.timeout, 'timeout');
+  const timeoutMs =
+    options.timeout === undefined ? null : ms(options.timeout, 'timeout', MAX_TIMEOUT_MS);
   if (timeoutMs === 0) throw bad('timeout must be greater than 0');
   return Object.freeze({
     name: options.name,
@@ -160,7 +177,9 @@ export function defineTask<S extends z.ZodType, R = unknown, T extends boolean =
 
 /** Delay before the retry that follows failed attempt number `attempt` (1-based). */
 export function backoffDelay(b: ResolvedBackoff, attempt: number, random = Math.random): number {
-  const raw = Math.min(b.maxMs, b.baseMs * b.factor ** Math.max(0, attempt - 1));
+  // Capped before it can overflow: factor ** attempt reaches Infinity, and 0 * Infinity is NaN.
+  const growth = b.factor ** Math.min(Math.max(0, attempt - 1), 1_000);
+  const raw = b.baseMs === 0 ? 0 : Math.min(b.maxMs, b.baseMs * growth);
   if (!b.jitter) return Math.round(raw);
   return Math.round(Math.min(b.maxMs, raw * (0.75 + random() * 0.5)));
 }

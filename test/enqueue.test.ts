@@ -376,13 +376,13 @@ describe('bad input changes nothing and leaves the transaction usable', () => {
       'fractional priority',
       () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { priority: 1.5 }),
       'INVALID_OPTIONS',
-      /priority must be an integer, got 1.5/,
+      /priority must be an integer from -2147483648 to 2147483647, got 1.5/,
     ],
     [
       'maxAttempts 0',
       () => tandem.enqueue(pool, sendReceipt, { orderId: 1 }, { maxAttempts: 0 }),
       'INVALID_OPTIONS',
-      /maxAttempts must be an integer of at least 1/,
+      /maxAttempts must be an integer from 1 to 1000000/,
     ],
     [
       'unknown option',

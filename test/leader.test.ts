@@ -72,21 +72,22 @@ describe('leadership', () => {
 describe('retention', () => {
   it('prunes finished tasks past their retention, per state, and keeps the rest', async () => {
     await pool.query(`
-      insert into tandem.tasks (name, payload, state, attempt, finished_at)
-      select 'report', '{"kind":"x"}', s.state, 1, now() - s.age
+      insert into tandem.tasks (name, payload, state, attempt, created_at, finished_at)
+      select 'report', '{"kind":"x"}', s.state, 1, now() - s.age - interval '1 minute', now() - s.age
         from (values ('succeeded', interval '2 hours'), ('succeeded', interval '1 minute'),
                      ('failed', interval '2 hours'), ('cancelled', interval '2 hours')) as s(state, age),
-             generate_series(1, 1500)`);
+             generate_series(1, 1500)
+       order by s.age desc`);
     // Old but not finished: never pruned (no worker here knows this task).
     await pool.query(
-      `insert into tandem.tasks (name, payload, created_at, run_at) values ('other', '{}', now() - interval '1 day', now() - interval '1 day')`,
+      `insert into tandem.tasks (name, payload, created_at, run_at) values ('other', '{}', now(), now() - interval '1 day')`,
     );
     const { worker } = start({ retention: { succeeded: '1h', failed: '1h', cancelled: false } });
     await worker.start();
     await waitFor(
       async () =>
-        (await pool.query(`select count(*)::int n from tandem.tasks where state = 'failed'`))
-          .rows[0].n === 0,
+        (await pool.query(`select count(*)::int n from tandem.tasks where state <> 'cancelled'`))
+          .rows[0].n === 1501,
       5_000,
       'pruning',
     );

@@ -69,7 +69,7 @@ describe('many worker processes', () => {
     expect(perWorker.rows.map((r) => r.worker).sort()).toEqual([a.pid, b.pid].sort());
   });
 
-  it('rescues the tasks of a SIGKILLed worker within a second; transactional effects happen exactly once', async () => {
+  it('rescues the tasks of a SIGKILLed worker within seconds; transactional effects happen exactly once', async () => {
     await insertTasks('effect', 5_000);
     const workers = [
       await spawn({ TASK_SLEEP_MS: '2' }),
@@ -97,12 +97,13 @@ describe('many worker processes', () => {
         countWhere(`tandem.tasks where owner = $1 and state = 'running'`, [victim!.id]).then(
           (n) => n === 0,
         ),
-      5_000,
+      8_000,
       'rescue',
     );
     const rescueMs = performance.now() - killedAt;
     console.log(`rescue after SIGKILL: ${rescueMs.toFixed(0)} ms`);
-    expect(rescueMs).toBeLessThan(1_000);
+    // A free liveness lock counts as death after a 2 s grace (blips are not deaths).
+    expect(rescueMs).toBeLessThan(3_500);
     await waitFor(
       () => countWhere(`tandem.tasks where state = 'succeeded'`).then((n) => n === 5_000),
       60_000,
@@ -114,6 +115,8 @@ describe('many worker processes', () => {
     expect(lost.rows.length).toBeGreaterThan(0);
     for (const r of lost.rows)
       expect(r.errors[0]).toMatchObject({ name: 'WorkerLostError', worker: victim!.id });
+    // A lost attempt is given back: every rescued task ran its one attempt.
+    expect(await countWhere(`tandem.tasks where attempt <> 1`)).toBe(0);
   });
 
   it('rescues the tasks of a frozen worker after its lease, and the worker drops them when it wakes', async () => {
@@ -151,11 +154,12 @@ describe('many worker processes', () => {
     );
     // Its stale outcome did not touch the tasks the helper holds now.
     const states = await pool.query(
-      'select state, owner, attempt from tandem.tasks where id = any($1)',
+      'select state, owner, attempt, lost from tandem.tasks where id = any($1)',
       [rows.map((r) => r.id)],
     );
+    // The lost attempt was given back: this is attempt 1 again, after one loss.
     for (const s of states.rows)
-      expect(s).toMatchObject({ state: 'running', owner: helper.id, attempt: 2 });
+      expect(s).toMatchObject({ state: 'running', owner: helper.id, attempt: 1, lost: 1 });
   });
 
   it('fires each cron tick exactly once with three processes', async () => {

@@ -140,9 +140,13 @@ it('recovers, after its connection drops, a task the database shows a worker hol
       'the lost task to run again',
     );
     const task = (
-      await admin.query('select attempt, errors from tandem.tasks where id = $1', [rows[0].id])
+      await admin.query('select attempt, lost, errors from tandem.tasks where id = $1', [
+        rows[0].id,
+      ])
     ).rows[0];
-    expect(task.attempt).toBe(2);
+    // The lost attempt is not counted: the run that succeeded is attempt 1.
+    expect(task.attempt).toBe(1);
+    expect(task.lost).toBe(1);
     expect(task.errors[0]).toMatchObject({ name: 'WorkerLostError', attempt: 1 });
   } finally {
     await admin.end();

@@ -185,7 +185,9 @@ describe('running tasks', () => {
         return 'ok';
       },
     });
-    const { tandem, worker } = setup([chaos]);
+    // A forgotten promise is not tied to its attempt (it rejects after the
+    // handler returned); the opt-in process-wide trap keeps it from ending the process.
+    const { tandem, worker } = setup([chaos], { trapUnhandledRejections: true });
     await worker.start();
     const ids = [];
     for (const mode of ['sync', 'reject', 'unhandled', 'ok', 'sync', 'ok'] as const)
@@ -197,6 +199,19 @@ describe('running tasks', () => {
     );
     const states = await Promise.all(ids.map(stateOf));
     expect(states).toEqual(['failed', 'failed', 'succeeded', 'succeeded', 'failed', 'succeeded']);
+  });
+
+  it('installs no process-wide rejection handler unless asked to', async () => {
+    const t = defineTask({ name: 'plain', payload: z.object({}), handler: () => 'ok' });
+    const before = process.listenerCount('unhandledRejection');
+    const { worker } = setup([t]);
+    await worker.start();
+    expect(process.listenerCount('unhandledRejection')).toBe(before);
+    const trapping = setup([t], { trapUnhandledRejections: true });
+    await trapping.worker.start();
+    expect(process.listenerCount('unhandledRejection')).toBe(before + 1);
+    await trapping.worker.stop();
+    expect(process.listenerCount('unhandledRejection')).toBe(before);
   });
 
   it('leaves tasks it has no handler for to a worker that has one', async () => {

@@ -225,13 +225,25 @@ export class TandemClient {
     const prepared: PreparedTask[] = new Array(items.length);
     const queues = new Set<string>();
     for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      const p = prepareTask(
-        this.resolve(item.task as AnyTask | string),
-        item.payload,
-        item.options,
-        this.maxPayloadBytes,
-      );
+      const item = items[i];
+      if (typeof item !== 'object' || item === null) {
+        throw new TandemError(
+          'INVALID_OPTIONS',
+          `enqueueMany: item ${i} is ${item === null ? 'null' : typeof item}; each item must be an object like { task, payload, options }`,
+        );
+      }
+      let p: PreparedTask;
+      try {
+        p = prepareTask(
+          this.resolve(item.task as AnyTask | string),
+          item.payload,
+          item.options,
+          this.maxPayloadBytes,
+        );
+      } catch (err) {
+        if (!(err instanceof TandemError)) throw err;
+        throw new TandemError(err.code, `enqueueMany item ${i}: ${err.message}`, err.details);
+      }
       prepared[i] = p;
       queues.add(p.queue);
     }
@@ -303,7 +315,14 @@ export class TandemClient {
    */
   async openConnection(): Promise<{ client: pg.ClientBase; close(): Promise<void> }> {
     if (this.connectionString) {
-      const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
+      // Keepalive probes after 10 s idle, so a session cut off by a dead NAT
+      // or proxy is noticed in seconds rather than the OS default two hours.
+      const client = new pg.Client({
+        connectionString: this.connectionString,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+        connectionTimeoutMillis: 10_000,
+      });
       await client.connect();
       return { client, close: () => client.end() };
     }
@@ -361,14 +380,18 @@ export class TandemClient {
     return (await this.sql.query(taskDelete, [toTaskId(id)])).length > 0;
   }
 
-  /** Stops every worker from claiming tasks of this queue (within a second), until resumed. */
+  /**
+   * Stops every worker from claiming and starting tasks of this queue until
+   * resumed: workers give back what they had claimed ahead at once (through
+   * a notification; within a heartbeat without LISTEN). Running tasks finish.
+   */
   async pauseQueue(name: string): Promise<void> {
     await this.sql.query(queuePause, [checkQueueName(name)]);
   }
 
+  /** Lets every worker claim tasks of this queue again. */
   async resumeQueue(name: string): Promise<void> {
     await this.sql.query(queueResume, [checkQueueName(name)]);
-    await this.sql.query(`select pg_notify('tandem_wake', $1)`, [name]);
   }
 
   /** Queues with their pause state and live counts. */

@@ -1,4 +1,5 @@
 import { TandemError, type TandemErrorCode } from '../errors.js';
+import { badText } from '../limits.js';
 
 /** Past this depth the walk stops and JSON.stringify alone decides (it throws on cycles). */
 const MAX_WALK_DEPTH = 64;
@@ -17,12 +18,19 @@ function describe(p: Problem): string {
   return `${p.what} at ${where} (${p.advice})`;
 }
 
+/** What the walk learnt besides problems. */
+interface Walk {
+  /** Some object serialises through toJSON (a Date, a Buffer…): its JSON form differs from it. */
+  converted: boolean;
+}
+
 /**
  * Finds what JSON.stringify would drop or mangle silently (functions,
- * symbols, NaN/Infinity, undefined in arrays) or refuse (BigInt). A plain
- * walk plus native stringify is about twice as fast as a replacer.
+ * symbols, NaN/Infinity, undefined in arrays, Maps and Sets, invalid Dates)
+ * or refuse (BigInt). A plain walk plus native stringify is about twice as
+ * fast as a replacer.
  */
-function findProblem(value: unknown, depth: number): Problem | null {
+function findProblem(value: unknown, depth: number, walk: Walk): Problem | null {
   switch (typeof value) {
     case 'bigint':
       return { what: 'a BigInt', advice: 'convert it to a string or number', path: [] };
@@ -35,13 +43,30 @@ function findProblem(value: unknown, depth: number): Problem | null {
         : { what: String(value), advice: 'JSON numbers must be finite', path: [] };
     case 'object': {
       if (value === null || depth > MAX_WALK_DEPTH) return null;
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return null;
+      if (value instanceof Date) {
+        walk.converted = true;
+        return Number.isNaN(value.getTime())
+          ? { what: 'an invalid Date', advice: 'it would become null', path: [] }
+          : null;
+      }
+      if (value instanceof Map || value instanceof Set) {
+        const kind = value instanceof Map ? 'a Map' : 'a Set';
+        return {
+          what: kind,
+          advice: `it would become {}; convert it to ${value instanceof Map ? 'an object' : 'an array'}`,
+          path: [],
+        };
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+        walk.converted = true;
+        return null;
+      }
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           const p =
             value[i] === undefined
               ? { what: 'undefined', advice: 'it would become null', path: [] }
-              : findProblem(value[i], depth + 1);
+              : findProblem(value[i], depth + 1, walk);
           if (p) {
             p.path.push(String(i));
             return p;
@@ -52,7 +77,7 @@ function findProblem(value: unknown, depth: number): Problem | null {
       for (const k in value) {
         const v = (value as Record<string, unknown>)[k];
         if (v === undefined) continue;
-        const p = findProblem(v, depth + 1);
+        const p = findProblem(v, depth + 1, walk);
         if (p) {
           p.path.push(k);
           return p;
@@ -65,12 +90,59 @@ function findProblem(value: unknown, depth: number): Problem | null {
   }
 }
 
+/** Finds a string value or key that PostgreSQL cannot store (U+0000, a lone surrogate). */
+function findBadText(value: unknown, depth: number): Problem | null {
+  if (typeof value === 'string') {
+    const bad = badText(value);
+    return bad
+      ? { what: bad, advice: 'PostgreSQL cannot store it in text or jsonb', path: [] }
+      : null;
+  }
+  if (typeof value !== 'object' || value === null || depth > MAX_WALK_DEPTH) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findBadText(value[i], depth + 1);
+      if (p) {
+        p.path.push(String(i));
+        return p;
+      }
+    }
+    return null;
+  }
+  for (const k in value) {
+    const bad = badText(k);
+    if (bad) {
+      return {
+        what: `${bad} in a key`,
+        advice: 'PostgreSQL cannot store it in jsonb',
+        path: [JSON.stringify(k)],
+      };
+    }
+    const p = findBadText((value as Record<string, unknown>)[k], depth + 1);
+    if (p) {
+      p.path.push(k);
+      return p;
+    }
+  }
+  return null;
+}
+
+/** The JSON text of a value, and whether its JSON form differs from the value itself. */
+export interface JsonText {
+  text: string;
+  /** Some part serialised through toJSON (a Date becomes a string): validate the parsed text. */
+  converted: boolean;
+}
+
 /**
  * JSON.stringify that refuses what would not round-trip (BigInt, functions,
- * symbols, NaN/Infinity, cycles) instead of dropping or mangling it.
+ * symbols, NaN/Infinity, cycles, Maps, Sets, invalid Dates) or what
+ * PostgreSQL cannot store (U+0000 and lone surrogates, in values and keys)
+ * instead of dropping, mangling or failing on it inside a transaction.
  */
-export function toJson(value: unknown, code: TandemErrorCode, what: string): string {
-  const problem = findProblem(value, 0);
+export function toJsonText(value: unknown, code: TandemErrorCode, what: string): JsonText {
+  const walk: Walk = { converted: false };
+  const problem = findProblem(value, 0, walk);
   if (problem)
     throw new TandemError(
       code,
@@ -80,12 +152,30 @@ export function toJson(value: unknown, code: TandemErrorCode, what: string): str
   try {
     text = JSON.stringify(value);
   } catch (err) {
-    const reason = (err as Error).message.includes('circular')
-      ? 'a circular reference'
-      : (err as Error).message;
+    const message = String((err as Error)?.message);
+    const reason = message.includes('circular') ? 'a circular reference' : message;
     throw new TandemError(code, `${what} does not serialise to JSON: it contains ${reason}`);
   }
   if (text === undefined)
     throw new TandemError(code, `${what} does not serialise to JSON: got ${typeof value}`);
-  return text;
+  // JSON.stringify writes U+0000 and lone surrogates as \u escapes: only a
+  // text with an escape needs the walk that finds where.
+  if (text.includes('\\u')) {
+    const bad = findBadText(value, 0);
+    if (bad) throw new TandemError(code, `${what} cannot be stored: it contains ${describe(bad)}`);
+    if (/\\u(0000|d[89a-f])/i.test(text) && walk.converted) {
+      const parsedBad = findBadText(JSON.parse(text), 0);
+      if (parsedBad)
+        throw new TandemError(
+          code,
+          `${what} cannot be stored: its JSON form (after toJSON) contains ${describe(parsedBad)}`,
+        );
+    }
+  }
+  return { text, converted: walk.converted };
+}
+
+/** `toJsonText`, for callers that only need the text. */
+export function toJson(value: unknown, code: TandemErrorCode, what: string): string {
+  return toJsonText(value, code, what).text;
 }

@@ -1,8 +1,20 @@
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
+import {
+  badText,
+  INT4_MAX,
+  INT4_MIN,
+  isInt4,
+  MAX_ATTEMPTS,
+  MAX_DELAY_MS,
+  MAX_KEY_LENGTH,
+  NAME_RE,
+  RUN_AT_MAX,
+  RUN_AT_MIN,
+} from '../limits.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions } from '../types.js';
-import { toJson } from './json.js';
+import { toJson, toJsonText } from './json.js';
 
 /** A task validated and serialised, ready for `taskInsertMany`. */
 export interface PreparedTask {
@@ -18,7 +30,6 @@ export interface PreparedTask {
   metadataJson: string | null;
 }
 
-const QUEUE_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
 const OPTION_KEYS = new Set([
   'key',
   'runAt',
@@ -33,6 +44,35 @@ function invalid(task: string, msg: string): TandemError {
   return new TandemError('INVALID_OPTIONS', `enqueue(${JSON.stringify(task)}): ${msg}`);
 }
 
+/** Zod-style issues as `{ path, message }`. */
+function issuesOf(error: { issues: { path: PropertyKey[]; message: string }[] }) {
+  return error.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(root)',
+    message: i.message,
+  }));
+}
+
+/**
+ * Validates the payload in the form the handler will receive: the JSON that
+ * is stored (`stored`, the parsed text when some part went through toJSON,
+ * else the value itself). A value that passes its schema only before JSON
+ * (a Date for `z.date()`) is refused here rather than failing every attempt.
+ */
+function checkPayload(task: AnyTask, value: unknown, stored: unknown): void {
+  const parsed = task.schema.safeParse(stored);
+  if (parsed.success) return;
+  const issues = issuesOf(parsed.error);
+  const list = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  const asValue = stored !== value && task.schema.safeParse(value).success;
+  throw new TandemError(
+    'INVALID_PAYLOAD',
+    asValue
+      ? `payload for task ${JSON.stringify(task.name)} is invalid as stored (JSON), which is what the handler receives: ${list} (a Date becomes an ISO string in JSON: use z.coerce.date() or z.iso.datetime())`
+      : `payload for task ${JSON.stringify(task.name)} is invalid: ${list}`,
+    issues,
+  );
+}
+
 /**
  * Validates everything about one enqueue before any SQL runs, so a bad call
  * throws and leaves the caller's transaction usable.
@@ -44,7 +84,8 @@ export function prepareTask(
   maxPayloadBytes: number,
 ): PreparedTask {
   const o = options ?? {};
-  if (typeof o !== 'object') throw invalid(task.name, `options must be an object, got ${typeof o}`);
+  if (typeof o !== 'object' || o === null)
+    throw invalid(task.name, `options must be an object, got ${o === null ? 'null' : typeof o}`);
   for (const k of Object.keys(o)) {
     if (!OPTION_KEYS.has(k)) {
       throw invalid(
@@ -53,24 +94,12 @@ export function prepareTask(
       );
     }
   }
-  const parsed = task.schema.safeParse(payload);
-  if (!parsed.success) {
-    const zodIssues = parsed.error.issues as { path: PropertyKey[]; message: string }[];
-    const issues = zodIssues.map((i) => ({
-      path: i.path.map(String).join('.') || '(root)',
-      message: i.message,
-    }));
-    throw new TandemError(
-      'INVALID_PAYLOAD',
-      `payload for task ${JSON.stringify(task.name)} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      issues,
-    );
-  }
-  const payloadJson = toJson(
+  const json = toJsonText(
     payload,
     'PAYLOAD_NOT_JSON',
     `payload for task ${JSON.stringify(task.name)}`,
   );
+  const payloadJson = json.text;
   const size = Buffer.byteLength(payloadJson);
   if (size > maxPayloadBytes) {
     throw new TandemError(
@@ -78,28 +107,32 @@ export function prepareTask(
       `payload for task ${JSON.stringify(task.name)} is ${size} bytes, over the ${maxPayloadBytes}-byte limit; store large data in your own table and pass its id, or raise maxPayloadBytes`,
     );
   }
+  checkPayload(task, payload, json.converted ? JSON.parse(payloadJson) : payload);
+  if (o.key !== undefined) {
+    const bad = typeof o.key === 'string' ? badText(o.key) : null;
+    if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > MAX_KEY_LENGTH || bad) {
+      throw invalid(
+        task.name,
+        `key must be a non-empty string of at most ${MAX_KEY_LENGTH} characters${bad ? ` without ${bad}` : ''}, got ${JSON.stringify(o.key)}${bad ? ` (it contains ${bad}, which PostgreSQL cannot store as text)` : ''}`,
+      );
+    }
+  }
+  if (o.priority !== undefined && !isInt4(o.priority)) {
+    throw invalid(
+      task.name,
+      `priority must be an integer from ${INT4_MIN} to ${INT4_MAX}, got ${JSON.stringify(o.priority)}`,
+    );
+  }
   if (
-    o.key !== undefined &&
-    (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 500)
+    o.maxAttempts !== undefined &&
+    (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1 || o.maxAttempts > MAX_ATTEMPTS)
   ) {
     throw invalid(
       task.name,
-      `key must be a non-empty string of at most 500 characters, got ${JSON.stringify(o.key)}`,
+      `maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS}, got ${JSON.stringify(o.maxAttempts)}`,
     );
   }
-  if (o.priority !== undefined && !Number.isInteger(o.priority)) {
-    throw invalid(task.name, `priority must be an integer, got ${JSON.stringify(o.priority)}`);
-  }
-  if (o.priority !== undefined && Math.abs(o.priority) > 2_147_483_647) {
-    throw invalid(task.name, `priority must fit in 32 bits, got ${o.priority}`);
-  }
-  if (o.maxAttempts !== undefined && (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1)) {
-    throw invalid(
-      task.name,
-      `maxAttempts must be an integer of at least 1, got ${JSON.stringify(o.maxAttempts)}`,
-    );
-  }
-  if (o.queue !== undefined && (typeof o.queue !== 'string' || !QUEUE_RE.test(o.queue))) {
+  if (o.queue !== undefined && (typeof o.queue !== 'string' || !NAME_RE.test(o.queue))) {
     throw invalid(
       task.name,
       `queue must be 1-200 characters of letters, digits and _ . : - /, got ${JSON.stringify(o.queue)}`,
@@ -108,13 +141,22 @@ export function prepareTask(
   if (o.runAt !== undefined && o.delay !== undefined) {
     throw invalid(task.name, 'give either runAt or delay, not both');
   }
-  if (o.runAt !== undefined && (!(o.runAt instanceof Date) || Number.isNaN(o.runAt.getTime()))) {
-    throw invalid(task.name, `runAt must be a valid Date, got ${JSON.stringify(o.runAt)}`);
+  if (o.runAt !== undefined) {
+    const t = o.runAt instanceof Date ? o.runAt.getTime() : Number.NaN;
+    if (Number.isNaN(t)) {
+      throw invalid(task.name, `runAt must be a valid Date, got ${JSON.stringify(o.runAt)}`);
+    }
+    if (t < RUN_AT_MIN || t > RUN_AT_MAX) {
+      throw invalid(
+        task.name,
+        `runAt must be between 1970-01-01 and 9999-12-31, got ${o.runAt.toISOString()}`,
+      );
+    }
   }
   let delayMs: number | null = null;
   if (o.delay !== undefined) {
     try {
-      delayMs = toMs(o.delay, 'delay');
+      delayMs = toMs(o.delay, 'delay', MAX_DELAY_MS);
     } catch (err) {
       throw invalid(task.name, (err as Error).message);
     }
@@ -127,7 +169,7 @@ export function prepareTask(
     metadataJson = toJson(
       o.metadata,
       'INVALID_OPTIONS',
-      `metadata for task ${JSON.stringify(task.name)}`,
+      `enqueue(${JSON.stringify(task.name)}): metadata`,
     );
   }
   return {

@@ -1,12 +1,21 @@
 import { Cron } from 'croner';
 import type { TandemClient } from '../client/client.js';
 import { toQueryable } from '../db/executor.js';
-import { scheduleAdvance, scheduleGet } from '../db/queries/schedules.js';
+import {
+  scheduleAdvance,
+  scheduleGet,
+  scheduleGetForUpdate,
+  scheduleLock,
+} from '../db/queries/schedules.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions, Logger } from '../types.js';
 
-/** A periodic task. Each tick enqueues `task` once, however many workers run. */
+/**
+ * A periodic task. Each tick enqueues `task` once, however many workers run.
+ * Every worker that has the schedule fires it (the leader is not needed):
+ * a deployment that defines a schedule runs it, whoever leads.
+ */
 export interface Schedule {
   /** Unique schedule name; also part of each tick's idempotency key. */
   name: string;
@@ -17,7 +26,7 @@ export interface Schedule {
   task: AnyTask | string;
   payload?: unknown;
   options?: Omit<EnqueueOptions, 'key' | 'runAt' | 'delay'>;
-  /** Enqueue every tick missed while no worker ran (up to 1,000). Default false: only ticks of the last minute. */
+  /** Enqueue the ticks missed while no worker ran (the newest 1,000 at most). Default false: only ticks of the last minute. */
   catchUp?: boolean;
 }
 
@@ -31,10 +40,10 @@ interface Compiled {
 }
 
 /**
- * Leader duty: fires due cron ticks. Each tick is enqueued with the key
- * `cron:<schedule>:<tick ISO time>`, so two leaders overlapping for a moment
+ * Fires due cron ticks of one worker's schedules. Each tick is enqueued with
+ * the key `cron:<schedule>:<tick ISO time>`, so two workers firing at once
  * still make one task; the last fired tick is kept in `tandem.schedules`, so
- * a new leader continues where the last stopped.
+ * a restarted fleet continues where it stopped.
  */
 export class CronScheduler {
   private readonly compiled: Compiled[];
@@ -75,69 +84,96 @@ export class CronScheduler {
     return this.compiled.length;
   }
 
-  /** Fires every due tick. */
+  /**
+   * Fires every due tick of this worker's schedules. Reads first; when a
+   * tick is due, fires inside one transaction that holds Tandem's cron lock,
+   * so that workers sharing these schedules do the work once (the tick's
+   * key would make a second enqueue a no-op anyway).
+   */
   async tick(now = new Date()): Promise<number> {
     if (this.compiled.length === 0) return 0;
+    const names = this.compiled.map((c) => c.schedule.name);
     const rows = await this.client.sql.query<{ name: string; last_tick: Date }>(scheduleGet, [
-      this.compiled.map((c) => c.schedule.name),
+      names,
     ]);
     const last = new Map(rows.map((r) => [r.name, r.last_tick]));
-    let fired = 0;
-    for (const { schedule, cron } of this.compiled) {
+    const due = this.compiled.filter(({ schedule, cron }) => {
       const from = last.get(schedule.name);
-      if (!from) {
-        // A new schedule starts now; it does not fire for the past.
-        await this.client.sql.query(scheduleAdvance, [schedule.name, now]);
-        continue;
-      }
-      const ticks: Date[] = [];
-      for (
-        let t = cron.nextRun(from);
-        t && t <= now && ticks.length < MAX_TICKS;
-        t = cron.nextRun(t)
-      )
-        ticks.push(t);
-      if (ticks.length === 0) continue;
-      const due = schedule.catchUp
-        ? ticks
-        : ticks.filter((t) => now.getTime() - t.getTime() <= GRACE_MS);
-      await this.fire(schedule, due, ticks[ticks.length - 1]!);
-      fired += due.length;
-    }
-    return fired;
-  }
-
-  private async fire(s: Schedule, ticks: Date[], upTo: Date): Promise<void> {
-    const pool = this.client.pool;
-    const run = async (exec: unknown) => {
-      if (ticks.length > 0) {
+      if (!from) return true;
+      const next = cron.nextRun(from);
+      return next !== null && next <= now;
+    });
+    if (due.length === 0) return 0;
+    return this.inTransaction(async (exec) => {
+      const q = toQueryable(exec);
+      const [lock] = await q.query<{ ok: boolean }>(scheduleLock);
+      if (!lock?.ok) return 0;
+      const fresh = new Map(
+        (await q.query<{ name: string; last_tick: Date }>(scheduleGetForUpdate, [names])).map(
+          (r) => [r.name, r.last_tick],
+        ),
+      );
+      let fired = 0;
+      for (const { schedule, cron } of due) {
+        const from = fresh.get(schedule.name);
+        if (!from) {
+          // A new schedule starts now; it does not fire for the past.
+          await q.query(scheduleAdvance, [schedule.name, now]);
+          continue;
+        }
+        const ticks = dueTicks(cron, from, now, schedule.catchUp === true);
+        if (ticks.length === 0) continue;
         await this.client.enqueueMany(
           exec,
           ticks.map((t) => ({
-            task: s.task,
-            payload: s.payload ?? {},
-            options: { ...s.options, key: `cron:${s.name}:${t.toISOString()}` },
+            task: schedule.task,
+            payload: schedule.payload ?? {},
+            options: { ...schedule.options, key: `cron:${schedule.name}:${t.toISOString()}` },
           })),
         );
+        await q.query(scheduleAdvance, [schedule.name, ticks[ticks.length - 1]]);
+        fired += ticks.length;
+        this.logger.debug({ schedule: schedule.name, ticks: ticks.length }, 'cron fired');
       }
-      await toQueryable(exec).query(scheduleAdvance, [s.name, upTo]);
-    };
-    if (pool) {
-      const conn = await pool.connect();
-      try {
-        await conn.query('begin');
-        await run(conn);
-        await conn.query('commit');
-      } catch (err) {
-        await conn.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        conn.release();
-      }
-    } else {
-      await this.client.db.transaction().execute((trx) => run(trx));
-    }
-    if (ticks.length > 0)
-      this.logger.debug({ schedule: s.name, ticks: ticks.length }, 'cron fired');
+      return fired;
+    });
   }
+
+  private async inTransaction<T>(fn: (exec: unknown) => Promise<T>): Promise<T> {
+    const pool = this.client.pool;
+    if (!pool) return this.client.db.transaction().execute((trx) => fn(trx));
+    const conn = await pool.connect();
+    try {
+      await conn.query('begin');
+      const out = await fn(conn);
+      await conn.query('commit');
+      return out;
+    } catch (err) {
+      await conn.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+}
+
+/**
+ * The ticks to fire after `from`, up to `now`, oldest first. Without
+ * catch-up only those of the last minute; with it at most the newest
+ * MAX_TICKS, found without walking every tick of a long outage.
+ */
+export function dueTicks(cron: Cron, from: Date, now: Date, catchUp: boolean): Date[] {
+  const lower = catchUp ? from : new Date(Math.max(from.getTime(), now.getTime() - GRACE_MS));
+  const ticks: Date[] = [];
+  for (let t = cron.nextRun(lower); t && t <= now; t = cron.nextRun(t)) {
+    if (ticks.length === MAX_TICKS) {
+      // More were missed than catch-up fires: the newest MAX_TICKS.
+      return cron
+        .previousRuns(MAX_TICKS, new Date(now.getTime() + 1))
+        .filter((p) => p > from)
+        .reverse();
+    }
+    ticks.push(t);
+  }
+  return ticks;
 }

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Queryable } from '../db/executor.js';
 import { leaderElect, leaderResign } from '../db/queries/workers.js';
 import type { Logger } from '../types.js';
@@ -14,11 +15,17 @@ const ELECT_EVERY_MS = 500;
 /** A leader that stops renewing (frozen) loses the lease after this long. */
 const LEASE_TTL_MS = 5_000;
 
+/** Runs a statement on the worker's control connection (not the pool handlers share). */
+export type OnControl = <T>(fn: (conn: pg.ClientBase) => Promise<T>) => Promise<T>;
+
 /**
  * One leader among all workers: a lease row in `tandem.leader`, renewed every
  * half second, taken over when it expires or when its holder is dead (its
- * liveness lock gone: a killed leader is replaced within a second), handed
- * over on stop. The leader runs the duties: rescuer, cron, pruner.
+ * liveness lock seen free past the grace, or its heartbeat older than its
+ * lease), handed over on stop. Elections read first (`tandem.elect`): a
+ * follower writes nothing while a live leader holds the lease. They run on
+ * the control connection, so a pool full of transactional handlers cannot
+ * cost the leader its lease. The leader runs the duties: rescuer and pruner.
  */
 export class Leader {
   private leading = false;
@@ -27,9 +34,8 @@ export class Leader {
   private readonly failing = new Set<string>();
 
   constructor(
-    private readonly sql: Queryable,
+    private readonly onControl: OnControl,
     private readonly id: () => string,
-    private readonly workerLeaseMs: number,
     private readonly duties: Duty[],
     private readonly logger: Logger,
   ) {}
@@ -44,14 +50,12 @@ export class Leader {
       const was = this.leading;
       this.leading = await this.guard(
         'election',
-        async () => {
-          const rows = await this.sql.query(leaderElect, [
-            this.id(),
-            LEASE_TTL_MS,
-            this.workerLeaseMs,
-          ]);
-          return rows.length > 0;
-        },
+        () =>
+          this.onControl(
+            async (c) =>
+              (await c.query<{ leads: boolean }>(leaderElect, [this.id(), LEASE_TTL_MS])).rows[0]!
+                .leads,
+          ),
         false,
       );
       if (this.leading !== was)
@@ -78,9 +82,9 @@ export class Leader {
     }
   }
 
-  async resign(): Promise<void> {
+  async resign(sql: Queryable): Promise<void> {
     if (!this.leading) return;
     this.leading = false;
-    await this.sql.query(leaderResign, [this.id()]).catch(() => {});
+    await sql.query(leaderResign, [this.id()]).catch(() => {});
   }
 }

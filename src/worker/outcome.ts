@@ -1,8 +1,9 @@
+import { cleanText, MAX_DELAY_MS } from '../limits.js';
 import type { AnyTask } from '../task.js';
 import { backoffDelay } from '../task.js';
 import type { AttemptError, TaskState } from '../types.js';
 
-/** A task as the claim statement hands it to the worker. */
+/** A task as the claim statement hands it to the worker, with the claim's token. */
 export interface ClaimedTask {
   id: string;
   name: string;
@@ -13,6 +14,8 @@ export interface ClaimedTask {
   max_attempts: number;
   timeout_ms: number | null;
   metadata: Record<string, unknown> | null;
+  /** The worker's token for this claim; outcomes are written only where it still matches. */
+  token: string;
 }
 
 /** How one attempt ended, as the runner reports it. */
@@ -23,32 +26,109 @@ export type Outcome =
   | { kind: 'failed'; error: unknown; permanent: boolean }
   | { kind: 'snoozed'; delayMs: number }
   | { kind: 'cancelled' }
-  /** Give the task back without counting the attempt (shutdown). */
+  /** Give the task back without counting the attempt (shutdown, paused queue). */
   | { kind: 'released' };
 
 /** One row of the settle half of `taskSettleAndClaim`. */
 export interface SettleRow {
   id: string;
-  attempt: number;
+  token: string;
   state: TaskState;
   /** The result as JSON text, spliced into the batch unparsed. */
   resultJson: string | null;
   delay_ms: number | null;
-  error: AttemptError | null;
+  /** The attempt error as JSON text, ready to store. */
+  errorJson: string | null;
   undo: boolean;
 }
 
+/** Longest message and stack kept per attempt error, in characters. */
+const MAX_MESSAGE = 8_192;
+const MAX_STACK = 16_384;
+
+function clip(s: string, max: number): string {
+  const clean = cleanText(s);
+  return clean.length <= max
+    ? clean
+    : `${clean.slice(0, max)}… (${clean.length - max} more characters)`;
+}
+
+/** Reads `key` of a thrown value without letting a throwing getter escape. */
+function read(value: unknown, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A string for any thrown value: never throws, whatever the value does. */
+function describeThrown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return 'undefined was thrown';
+  if (typeof value === 'symbol' || typeof value === 'bigint' || typeof value !== 'object') {
+    try {
+      return `${typeof value === 'bigint' ? 'BigInt ' : ''}${String(value)} was thrown`;
+    } catch {
+      return `a ${typeof value} was thrown`;
+    }
+  }
+  if (value === null) return 'null was thrown';
+  try {
+    const text = JSON.stringify(value);
+    if (text !== undefined) return `a non-Error object was thrown: ${text}`;
+  } catch {
+    // Cyclic, a toJSON that throws, a BigInt inside…
+  }
+  let tag = 'object';
+  try {
+    tag = Object.prototype.toString.call(value);
+  } catch {}
+  return `a non-Error ${tag} was thrown (it cannot be shown as JSON)`;
+}
+
+/**
+ * The stored record of a failed attempt. Never throws and always stores:
+ * names and messages are coerced to strings, U+0000 and lone surrogates
+ * replaced, message and stack clipped.
+ */
 export function errorRecord(err: unknown, attempt: number, worker: string): AttemptError {
-  const e =
-    err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
+  const isError = err instanceof Error;
+  let name = 'Error';
+  let message: string;
+  let stack: string | undefined;
+  if (isError) {
+    const n = read(err, 'name');
+    name = typeof n === 'string' && n.length > 0 ? n : n === undefined ? 'Error' : safeString(n);
+    const m = read(err, 'message');
+    message = typeof m === 'string' ? m : m === undefined ? '' : safeString(m);
+    const s = read(err, 'stack');
+    stack = typeof s === 'string' ? s : undefined;
+    if (message === '' && m !== '') message = `${name} (its message could not be read)`;
+  } else {
+    message = describeThrown(err);
+  }
   return {
     attempt,
     at: new Date().toISOString(),
-    message: e.message,
-    name: e.name,
-    ...(e.stack ? { stack: e.stack } : {}),
+    message: clip(message, MAX_MESSAGE),
+    name: clip(name, 200),
+    ...(stack ? { stack: clip(stack, MAX_STACK) } : {}),
     worker,
   };
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+/** The record's JSON text; every field is a plain string or number, so this cannot fail. */
+export function errorJson(err: unknown, attempt: number, worker: string): string {
+  return JSON.stringify(errorRecord(err, attempt, worker));
 }
 
 /** Decides the next state of a task from its attempt's outcome. Null: nothing to write. */
@@ -61,16 +141,16 @@ export function settleRow(
   const row = (
     state: TaskState,
     resultJson: string | null = null,
-    error: AttemptError | null = null,
+    error: string | null = null,
     delay_ms: number | null = null,
     undo = false,
   ): SettleRow => ({
     id: task.id,
-    attempt: task.attempt,
+    token: task.token,
     state,
     resultJson,
     delay_ms,
-    error,
+    errorJson: error,
     undo,
   });
   const again = task.attempt - 1 > 0 ? 'retrying' : 'queued';
@@ -84,15 +164,40 @@ export function settleRow(
     case 'released':
       return row(again, null, null, null, true);
     case 'snoozed':
-      return row(again, null, null, outcome.delayMs, true);
+      return row(again, null, null, Math.min(MAX_DELAY_MS, outcome.delayMs), true);
     case 'failed': {
-      const error = errorRecord(outcome.error, task.attempt, worker);
+      const error = errorJson(outcome.error, task.attempt, worker);
       if (outcome.permanent || task.attempt >= task.max_attempts || !def) {
         return row('failed', null, error);
       }
       return row('retrying', null, error, backoffDelay(def.backoff, task.attempt));
     }
   }
+}
+
+/**
+ * A failure that replaces an outcome PostgreSQL refused to store (the row
+ * alone failed with a data error): the task fails with the database's
+ * reason, and the rest of its batch is written as it was.
+ */
+export function unstorableRow(row: SettleRow, reason: string, worker: string): SettleRow {
+  const error = JSON.stringify({
+    at: new Date().toISOString(),
+    name: 'OutcomeNotStoredError',
+    message: clip(
+      `the outcome of this attempt (${row.state}) could not be stored: ${reason}; recorded as a failure instead`,
+      MAX_MESSAGE,
+    ),
+    worker,
+  });
+  return {
+    ...row,
+    state: 'failed',
+    resultJson: null,
+    delay_ms: null,
+    errorJson: error,
+    undo: false,
+  };
 }
 
 /**
@@ -104,7 +209,7 @@ export function settleRow(
 export function toSettleParams(rows: readonly SettleRow[]): { ids: string; rest: unknown[] } {
   const n = rows.length;
   const ids = new Array<string>(n);
-  const attempts = new Array<number>(n);
+  const tokens = new Array<string>(n);
   const states = new Array<string>(n);
   const results = new Array<string>(n);
   const delays = new Array<number | string>(n);
@@ -113,17 +218,17 @@ export function toSettleParams(rows: readonly SettleRow[]): { ids: string; rest:
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
     ids[i] = r.id;
-    attempts[i] = r.attempt;
+    tokens[i] = r.token;
     states[i] = r.state;
     results[i] = r.resultJson ?? 'null';
     delays[i] = r.delay_ms ?? 'NULL';
-    errors[i] = r.error ? JSON.stringify(r.error) : 'null';
+    errors[i] = r.errorJson ?? 'null';
     undo[i] = r.undo ? 't' : 'f';
   }
   return {
     ids: `{${ids.join(',')}}`,
     rest: [
-      `{${attempts.join(',')}}`,
+      `{${tokens.join(',')}}`,
       `{${states.join(',')}}`,
       `[${results.join(',')}]`,
       `{${delays.join(',')}}`,

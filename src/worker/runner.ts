@@ -3,6 +3,7 @@ import { toJson } from '../client/json.js';
 import { taskLockHeld, taskSucceedHeld } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { PermanentError, SnoozeError, TandemError } from '../errors.js';
+import { describeMs, MAX_DELAY_MS } from '../limits.js';
 import type { AnyTask, TaskContext } from '../task.js';
 import type { Duration, Logger } from '../types.js';
 import type { AttemptAbort } from './abort.js';
@@ -69,7 +70,7 @@ class AttemptContext implements TaskContext {
   }
 
   snooze(delay: Duration): never {
-    throw new SnoozeError(toMs(delay, 'snooze delay'));
+    throw new SnoozeError(toMs(delay, 'snooze delay', MAX_DELAY_MS));
   }
 }
 
@@ -95,22 +96,56 @@ export async function runAttempt(
     return { kind: 'failed', error: err, permanent: true };
   }
   const ctx = new AttemptContext(task, abort, deps);
+  let result: unknown;
   try {
     if (def.transactional) return await runInTransaction(task, def, parsed.data, ctx, deps);
-    const result = await def.handler(parsed.data, ctx as never);
-    return { kind: 'succeeded', resultJson: resultToJson(task, result) };
+    result = await def.handler(parsed.data, ctx as never);
   } catch (err) {
     return failureOutcome(err, abort);
   }
+  try {
+    return { kind: 'succeeded', resultJson: resultToJson(task, result) };
+  } catch (err) {
+    // Running it again would repeat its effects only to produce the same value.
+    return { kind: 'failed', error: err, permanent: true };
+  }
 }
 
+/** The result as JSON text; throws RESULT_NOT_JSON for what JSON or PostgreSQL cannot hold. */
 function resultToJson(task: ClaimedTask, result: unknown): string | null {
   if (result === undefined) return null;
   return toJson(result, 'RESULT_NOT_JSON', `the result of task ${task.name} (id ${task.id})`);
 }
 
+/** A result that cannot be stored fails its transactional attempt before the commit. */
+class ResultNotStored extends Error {
+  constructor(readonly inner: unknown) {
+    super('result not storable');
+  }
+}
+
+/** The handler went on after a statement of its transaction failed. */
+class TransactionAbortedError extends Error {
+  constructor(id: string) {
+    super(
+      `task ${id}: a statement in the task's transaction failed and the handler carried on (it caught the error); PostgreSQL aborted the transaction, so none of its writes were kept. Let database errors propagate from the handler, or run a statement that may fail inside a savepoint`,
+    );
+    this.name = 'TransactionAbortedError';
+  }
+}
+
 function failureOutcome(err: unknown, abort: AttemptAbort): Outcome {
-  if (err instanceof SnoozeError) return { kind: 'snoozed', delayMs: err.delayMs };
+  if (err instanceof ResultNotStored) return { kind: 'failed', error: err.inner, permanent: true };
+  if (err instanceof SnoozeError) {
+    const ms = err.delayMs;
+    if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)
+      return { kind: 'snoozed', delayMs: Math.round(ms) };
+    const bad = new TandemError(
+      'INVALID_DURATION',
+      `snooze delay must be at most ${describeMs(MAX_DELAY_MS)} and not negative, got ${String(ms)}`,
+    );
+    return { kind: 'failed', error: bad, permanent: false };
+  }
   switch (abort.reason?.kind) {
     case 'cancel':
       return { kind: 'cancelled' };
@@ -137,7 +172,7 @@ async function runInTransaction(
   ctx: AttemptContext,
   deps: RunnerDeps,
 ): Promise<Outcome> {
-  const held = [task.id, task.attempt, deps.workerId];
+  const held = [task.id, task.token, deps.workerId];
   await deps.db.transaction().execute(async (trx) => {
     const locked = await trx.executeQuery(CompiledQuery.raw(taskLockHeld, held));
     if (locked.rows.length === 0) throw new ClaimLostError(task.id);
@@ -149,8 +184,19 @@ async function runInTransaction(
     ctx.trx = trx;
     const result = await def.handler(payload, ctx as never);
     if (ctx.signal.aborted) throw ctx.signal.reason;
-    const json = resultToJson(task, result);
-    const done = await trx.executeQuery(CompiledQuery.raw(taskSucceedHeld, [...held, json]));
+    let json: string | null;
+    try {
+      json = resultToJson(task, result);
+    } catch (err) {
+      throw new ResultNotStored(err);
+    }
+    let done: { numAffectedRows?: bigint };
+    try {
+      done = await trx.executeQuery(CompiledQuery.raw(taskSucceedHeld, [...held, json]));
+    } catch (err) {
+      if ((err as { code?: string }).code === '25P02') throw new TransactionAbortedError(task.id);
+      throw err;
+    }
     if (Number(done.numAffectedRows ?? 0) === 0) throw new ClaimLostError(task.id);
   });
   return { kind: 'committed' };

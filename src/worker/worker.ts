@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { TandemClient } from '../client/client.js';
-import { taskReleaseLost, taskSettleAndClaim } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
@@ -9,16 +8,13 @@ import { AttemptAbort, TaskAbortError } from './abort.js';
 import { ControlConnection } from './control-connection.js';
 import { CronScheduler, type Schedule } from './cron.js';
 import { Leader } from './leader.js';
-import {
-  type ClaimedTask,
-  type Outcome,
-  type SettleRow,
-  settleRow,
-  toSettleParams,
-} from './outcome.js';
-import { prune, type RetentionOptions, resolveRetention } from './pruner.js';
+import { type ClaimedTask, type Outcome, type SettleRow, settleRow } from './outcome.js';
+import { Pruner, type RetentionOptions, resolveRetention, saveRetention } from './pruner.js';
+import { newQueue, prefetchOf, type QueueState, recordDuration } from './queues.js';
+import { reconcile } from './reconcile.js';
 import { Registry } from './registry.js';
-import { rescue } from './rescuer.js';
+import { Rescuer } from './rescuer.js';
+import { RecentOutcomes, type Round, runRound } from './round-trip.js';
 import { runAttempt } from './runner.js';
 import { trapUnhandledRejections } from './unhandled.js';
 
@@ -37,37 +33,33 @@ export interface WorkerOptions {
   prefetchWindowMs?: number;
   /**
    * A worker whose heartbeat is older than this is presumed frozen or cut
-   * off, and its tasks are rescued. Default `'30s'`. (A killed worker is
-   * noticed within a second through its liveness lock, whatever the lease.)
+   * off, and its tasks are rescued. Default `'30s'`. Each worker is judged
+   * by its own lease. (A killed worker is noticed within seconds through
+   * its liveness lock, whatever the lease.)
    */
   lease?: Duration;
-  /** Cron schedules this worker runs when it is the leader. */
+  /** Cron schedules this worker fires (every worker that has a schedule fires it). */
   schedules?: readonly Schedule[];
-  /** How long finished tasks are kept. Default: succeeded 7 days, failed and cancelled 30 days. */
+  /** How long finished tasks are kept, for the whole fleet (stored in `tandem.retention`). */
   retention?: RetentionOptions;
+  /**
+   * Log unhandled promise rejections instead of letting Node end the
+   * process, while this worker runs. Process-wide, so off by default for
+   * workers embedded in a host process; `tandem worker` turns it on.
+   */
+  trapUnhandledRejections?: boolean;
   logger?: Logger;
 }
 
-interface QueueState {
-  name: string;
-  concurrency: number;
-  running: number;
-  buffer: ClaimedTask[];
-  /** The last claim found fewer tasks than asked; wait for a wake-up. */
-  exhausted: boolean;
-  /** Bumped by every wake-up, so a claim that raced with one does not mark the queue exhausted. */
-  wakes: number;
-  /** Moving average of handler duration, ms. */
-  avgMs: number;
-  followUps: NodeJS.Timeout[];
-}
-
+/** One running attempt. */
 interface Slot {
+  /** `id#token`: two attempts of one task on this worker never share a slot. */
+  key: string;
   task: ClaimedTask;
   def: AnyTask;
   queue: QueueState;
   abort: AttemptAbort;
-  /** Its outcome was already queued for writing (timeout or cancel); ignore what the handler returns. */
+  /** Its outcome was already queued for writing (timeout or cancel), or must not be written. */
   settled: boolean;
   started: number;
   timer: NodeJS.Timeout | null;
@@ -78,44 +70,49 @@ interface Slot {
 const FOLLOW_UPS_MS = [5, 50];
 /** Leader duties and elections are checked this often. */
 const MAINTENANCE_EVERY_MS = 250;
-interface Round {
-  settle: SettleRow[];
-  names: string[];
-  counts: number[];
-  asked: { q: QueueState; n: number; wakes: number }[];
-}
+const CRON_EVERY_MS = 500;
 
 /**
  * Claims tasks with FOR UPDATE SKIP LOCKED, runs their handlers, and writes
  * outcomes back in batches. All database work of the hot path is one
- * statement per round trip: settle what finished, claim what fits.
+ * statement per round trip (see round-trip.ts): settle what finished, claim
+ * what fits. This file holds the lifecycle and the slots; the statement,
+ * reconciliation after a reconnect, liveness and leader duties live in
+ * files of their own.
  */
 export class Worker {
   private readonly logger: Logger;
   private readonly registry: Registry;
   private readonly control: ControlConnection;
   private readonly leader: Leader;
+  private readonly pruner: Pruner;
+  private readonly cron: CronScheduler;
+  private readonly retention: [string, number | null][];
   private readonly leaseMs: number;
-  private maintenanceTimer: NodeJS.Timeout | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
   private maintaining = false;
   private attachedOnce = false;
   private readonly queues = new Map<string, QueueState>();
-  private readonly running = new Map<string, Slot>();
+  private readonly slots = new Map<string, Slot>();
   private outcomes: SettleRow[] = [];
+  private readonly recent = new RecentOutcomes();
   private readonly taskNames: string[];
   private readonly pollMs: number;
   private readonly shutdownMs: number;
   private readonly maxPrefetch: number;
   private readonly windowMs: number;
+  private readonly trap: boolean;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private starting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
   /** A settle-and-claim statement is on its way. */
   private inFlight = false;
   private firstRound: Promise<void> | null = null;
   private readonly idle: (() => void)[] = [];
   private kickScheduled = false;
-  private pollTimer: NodeJS.Timeout | null = null;
   private dbFailures = 0;
+  private claimToken = 0;
+  private wakeBackoff: (() => void) | null = null;
   private releaseTrap: (() => void) | null = null;
   /** Counts of outcomes since start, for progress displays and tests. */
   readonly stats = { claimed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, snoozed: 0 };
@@ -141,57 +138,40 @@ export class Worker {
           `concurrency of queue ${JSON.stringify(name)} must be a positive integer, got ${concurrency}`,
         );
       }
-      this.queues.set(name, {
-        name,
-        concurrency,
-        running: 0,
-        buffer: [],
-        exhausted: false,
-        wakes: 0,
-        avgMs: Number.NaN,
-        followUps: [],
-      });
+      this.queues.set(name, newQueue(name, concurrency));
     }
     this.pollMs = toMs(options.pollInterval ?? '1s', 'pollInterval');
     this.shutdownMs = toMs(options.shutdownTimeout ?? '30s', 'shutdownTimeout');
     this.maxPrefetch = options.maxPrefetch ?? 1000;
     this.windowMs = options.prefetchWindowMs ?? 100;
-    this.leaseMs = toMs(options.lease ?? '30s', 'lease');
-    this.registry = new Registry(queues);
+    this.leaseMs = toMs(options.lease ?? '30s', 'lease', 2_147_483_647);
+    this.trap = options.trapUnhandledRejections ?? false;
+    this.retention = resolveRetention(options.retention ?? {});
+    this.registry = new Registry(queues, this.leaseMs);
     this.control = new ControlConnection(
       () => client.openConnection(),
       options.listen ?? true,
       {
         wake: (q) => this.wake(q),
-        cancel: (id) => this.cancelRunning(id),
-        connected: async (conn) => {
-          // Claims and outcomes go over this connection without waiting for
-          // the WAL flush (see docs/design.md, "Durability of the claim path").
-          await conn.query('set synchronous_commit = off');
-          const reattached = this.attachedOnce;
-          this.attachedOnce = true;
-          if (!(await this.registry.attach(conn)))
-            this.abandon('it was declared dead while disconnected');
-          else if (reattached) await this.releaseLost(conn);
-          this.wakeAll();
-        },
+        cancel: (id) => this.cancelTask(id),
+        paused: (q, paused) => this.setPaused(q, paused),
+        connected: (conn) => this.connected(conn),
       },
       this.logger,
     );
-    const cron = new CronScheduler(client, options.schedules ?? [], this.logger);
-    const retention = resolveRetention(options.retention);
+    this.cron = new CronScheduler(client, options.schedules ?? [], this.logger);
+    this.pruner = new Pruner(client.sql, this.logger);
+    const rescuer = new Rescuer(() => this.id, this.logger);
     this.leader = new Leader(
-      client.sql,
+      (fn) => this.control.withClient(fn),
       () => this.id,
-      this.leaseMs,
       [
         {
           name: 'rescuer',
           everyMs: MAINTENANCE_EVERY_MS,
-          run: () => rescue(client.sql, this.leaseMs, this.logger),
+          run: () => this.control.withClient((c) => rescuer.pass(c)),
         },
-        { name: 'cron', everyMs: 500, run: () => cron.tick() },
-        { name: 'pruner', everyMs: 60_000, run: () => prune(client.sql, retention, this.logger) },
+        { name: 'pruner', everyMs: MAINTENANCE_EVERY_MS, run: async () => this.pruner.poke() },
       ],
       this.logger,
     );
@@ -207,23 +187,49 @@ export class Worker {
     return this.leader.isLeader;
   }
 
+  /** Number of tasks this worker holds (running or claimed ahead). */
+  get held(): number {
+    let n = this.slots.size;
+    for (const q of this.queues.values()) n += q.buffer.length;
+    return n;
+  }
+
   /** Starts claiming. Resolves once the worker listens and has made its first claim. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     if (this.state !== 'new')
-      throw new TandemError('INVALID_STATE', `worker ${this.id} was already started`);
+      return Promise.reject(
+        new TandemError('INVALID_STATE', `worker ${this.id} was already started`),
+      );
     this.state = 'running';
-    this.releaseTrap = trapUnhandledRejections(this.logger);
+    this.starting = this.boot();
+    return this.starting;
+  }
+
+  private async boot(): Promise<void> {
+    if (this.trap) this.releaseTrap = trapUnhandledRejections(this.logger);
     try {
       await this.control.start();
     } catch (err) {
       this.state = 'stopped';
-      this.releaseTrap();
+      this.releaseTrap?.();
       throw err;
     }
-    this.pollTimer = setInterval(() => this.wakeAll(), this.pollMs);
-    this.maintenanceTimer = setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS);
-    const beatMs = Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 6)));
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), beatMs);
+    // stop() was called meanwhile: it finishes the job once this returns.
+    if (this.state !== 'running') return;
+    if (this.retention.length > 0)
+      await saveRetention(this.client.sql, this.retention, this.id, this.logger).catch((err) =>
+        this.logger.error({ err }, 'could not store the retention setting'),
+      );
+    this.timers.push(
+      setInterval(() => this.wakeAll(), this.pollMs),
+      setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS),
+      setInterval(
+        () => void this.heartbeat(),
+        Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 6))),
+      ),
+    );
+    if (this.cron.size > 0)
+      this.timers.push(setInterval(() => void this.fireCron(), CRON_EVERY_MS));
     this.logger.info(
       {
         worker: this.id,
@@ -234,10 +240,39 @@ export class Worker {
     this.launch();
     await this.firstRound;
     await this.maintain();
+    await this.fireCron();
+  }
+
+  /** After every (re)connection, before the connection is published. */
+  private async connected(conn: pg.ClientBase): Promise<void> {
+    // Claims and outcomes go over this connection without waiting for the
+    // WAL flush (see docs/design.md, "Durability of the claim path").
+    await conn.query('set synchronous_commit = off');
+    const { rows } = await conn.query<{ ms: string }>(
+      `select setting::int * 3 + 500 as ms from pg_settings where name = 'wal_writer_delay'`,
+    );
+    this.recent.keepMs = Number(rows[0]?.ms ?? 1_100);
+    const reattached = this.attachedOnce;
+    this.attachedOnce = true;
+    if (!(await this.registry.attach(conn)))
+      this.abandon('it was declared dead while disconnected');
+    else if (reattached)
+      this.outcomes = await reconcile(
+        conn,
+        this.id,
+        {
+          running: this.slots.values(),
+          queues: this.queues.values(),
+          outcomes: this.outcomes,
+          recent: this.recent,
+        },
+        this.logger,
+      );
+    this.wakeAll();
   }
 
   private async maintain(): Promise<void> {
-    if (this.maintaining || this.state !== 'running') return;
+    if (this.maintaining || this.state !== 'running' || !this.control.connected) return;
     this.maintaining = true;
     try {
       await this.leader.tick();
@@ -246,33 +281,29 @@ export class Worker {
     }
   }
 
+  private async fireCron(): Promise<void> {
+    if (this.state !== 'running') return;
+    await this.cron
+      .tick()
+      .catch((err) => this.logger.error({ err }, 'cron failed; trying again on the next tick'));
+  }
+
   private async heartbeat(): Promise<void> {
     if (this.state !== 'running' || !this.control.connected) return;
     try {
-      if (!(await this.registry.heartbeat(this.client.sql))) {
+      const beat = await this.control.withClient((c) => this.registry.heartbeat(c));
+      if (!beat.alive) {
         this.abandon('its heartbeat was too late');
         await this.control.withClient((conn) => this.registry.reregister(conn));
+        return;
+      }
+      for (const q of this.queues.values()) {
+        const paused = beat.paused.includes(q.name);
+        if (paused !== q.paused) this.setPaused(q.name, paused);
       }
     } catch {
       // The control connection reports outages; the next beat tries again.
     }
-  }
-
-  /**
-   * After a reconnection: tasks the database still shows as running here but
-   * that this worker no longer holds had their claim or outcome lost with the
-   * old connection (a database crash can lose the last unflushed commits).
-   * They become runnable again, the attempt recorded as lost.
-   */
-  private async releaseLost(conn: pg.ClientBase): Promise<void> {
-    const held = [...this.running.keys(), ...this.outcomes.map((o) => o.id)];
-    for (const q of this.queues.values()) for (const t of q.buffer) held.push(t.id);
-    const { rows } = await conn.query(taskReleaseLost, [this.id, held]);
-    if (rows.length > 0)
-      this.logger.warn(
-        { tasks: rows.length },
-        'made runnable again tasks whose claim or outcome was lost with the connection',
-      );
   }
 
   /**
@@ -281,7 +312,7 @@ export class Worker {
    */
   private abandon(why: string): void {
     let n = 0;
-    for (const slot of this.running.values()) {
+    for (const slot of this.slots.values()) {
       if (slot.settled) continue;
       slot.settled = true;
       slot.abort.abort(new TaskAbortError('lost', `worker ${this.id} lost this task: ${why}`));
@@ -292,6 +323,7 @@ export class Worker {
       q.buffer = [];
     }
     this.outcomes = [];
+    this.recent.clear();
     this.logger.warn(
       { tasks: n },
       `this worker was declared dead (${why}); dropped its tasks and registered again`,
@@ -299,36 +331,50 @@ export class Worker {
   }
 
   private wakeAll(): void {
-    for (const q of this.queues.values()) this.wakeQueue(q);
+    for (const q of this.queues.values()) {
+      q.exhausted = false;
+      q.wakes++;
+    }
     this.kick();
-  }
-
-  private wakeQueue(q: QueueState): void {
-    q.exhausted = false;
-    q.wakes++;
   }
 
   private wake(queue: string): void {
     const q = this.queues.get(queue);
     if (!q || this.state !== 'running') return;
-    this.wakeQueue(q);
+    q.exhausted = false;
+    q.wakes++;
     // A wake-up is latency-critical: claim now rather than on the next tick.
     this.launch();
     if (q.followUps.length === 0) {
       q.followUps = FOLLOW_UPS_MS.map((ms, i) =>
         setTimeout(() => {
           if (i === FOLLOW_UPS_MS.length - 1) q.followUps = [];
-          this.wakeQueue(q);
+          q.exhausted = false;
+          q.wakes++;
           this.kick();
         }, ms),
       );
     }
   }
 
-  private prefetch(q: QueueState): number {
-    if (Number.isNaN(q.avgMs)) return q.concurrency;
-    const ahead = Math.round((q.concurrency * this.windowMs) / Math.max(q.avgMs, 0.01));
-    return Math.max(1, Math.min(this.maxPrefetch, ahead));
+  /** A queue paused: give back what was claimed ahead; resumed: claim again. */
+  private setPaused(queue: string, paused: boolean): void {
+    const q = this.queues.get(queue);
+    if (!q || q.paused === paused) return;
+    q.paused = paused;
+    if (paused) this.release(q);
+    else {
+      q.exhausted = false;
+      q.wakes++;
+    }
+    this.kick();
+  }
+
+  /** Gives back a queue's claimed-ahead tasks without counting their attempt. */
+  private release(q: QueueState): void {
+    for (const t of q.buffer)
+      this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
+    q.buffer = [];
   }
 
   /** Coalesces everything that happened in this tick into the next round trip. */
@@ -342,13 +388,13 @@ export class Worker {
   }
 
   /**
-   * Starts a round trip when none is in flight and there is something to
-   * settle or room to claim. One at a time: two in flight were measured no
-   * faster (they compete for the same index pages and cores), and whatever
-   * finishes meanwhile simply joins the next, larger batch.
+   * Starts a round trip when none is in flight, the control connection is
+   * up, and there is something to settle or room to claim. One at a time:
+   * two in flight were measured no faster, and whatever finishes meanwhile
+   * joins the next, larger batch.
    */
   private launch(): void {
-    if (this.inFlight) return;
+    if (this.inFlight || !this.control.connected) return;
     const round = this.nextRound();
     if (!round) return;
     this.inFlight = true;
@@ -360,15 +406,15 @@ export class Worker {
     if (this.firstRound === null) this.firstRound = done;
   }
 
-  private nextRound(): Round | null {
+  private nextRound(): (Round & { asked: { q: QueueState; n: number; wakes: number }[] }) | null {
     const settle = this.outcomes;
     const names: string[] = [];
     const counts: number[] = [];
-    const asked: Round['asked'] = [];
+    const asked: { q: QueueState; n: number; wakes: number }[] = [];
     if (this.state === 'running') {
       for (const q of this.queues.values()) {
-        if (q.exhausted) continue;
-        const pre = this.prefetch(q);
+        if (q.exhausted || q.paused) continue;
+        const pre = prefetchOf(q, this.windowMs, this.maxPrefetch);
         const want = q.concurrency + pre - q.running - q.buffer.length;
         if (want <= 0) continue;
         // Refill at the low-water mark, or alongside outcomes that go anyway.
@@ -383,15 +429,12 @@ export class Worker {
     return { settle, names, counts, asked };
   }
 
-  private async roundTrip(round: Round): Promise<void> {
+  private async roundTrip(round: NonNullable<ReturnType<Worker['nextRound']>>): Promise<void> {
     let claimed: ClaimedTask[];
+    const token = String(++this.claimToken);
     try {
-      const { ids, rest } = toSettleParams(round.settle);
-      const values = [this.id, ids, round.names, round.counts, this.taskNames, ...rest];
-      claimed = await this.control.withClient(
-        async (c) =>
-          (await c.query({ name: 'tandem_settle_and_claim', text: taskSettleAndClaim, values }))
-            .rows,
+      claimed = await this.control.withClient((c) =>
+        runRound(c, this.id, token, this.taskNames, round, this.logger),
       );
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;
@@ -401,17 +444,26 @@ export class Worker {
         this.logger.error({ err }, 'claim/settle failed; retrying with backoff');
       this.dbFailures++;
       // Still counted as in flight while it waits, so nothing else starts.
-      await sleep(Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(5_000, 50 * 2 ** Math.min(this.dbFailures, 7)));
+        this.wakeBackoff = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wakeBackoff = null;
       return;
     }
+    this.recent.add(round.settle);
     this.stats.claimed += claimed.length;
     const got = new Map<string, number>();
     for (const t of claimed) {
-      if (this.state !== 'running') {
+      const q = this.queues.get(t.queue)!;
+      if (this.state !== 'running' || q.paused) {
         this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
         continue;
       }
-      this.queues.get(t.queue)!.buffer.push(t);
+      q.buffer.push(t);
       got.set(t.queue, (got.get(t.queue) ?? 0) + 1);
     }
     for (const a of round.asked) {
@@ -420,10 +472,12 @@ export class Worker {
     this.dispatch();
   }
 
+  /** Starts buffered tasks in free slots; never while the control connection is down. */
   private dispatch(): void {
-    if (this.state !== 'running') return;
+    if (this.state !== 'running' || !this.control.connected) return;
     for (const q of this.queues.values()) {
-      while (q.running < q.concurrency && q.buffer.length > 0) this.run(q, q.buffer.shift()!);
+      while (!q.paused && q.running < q.concurrency && q.buffer.length > 0)
+        this.run(q, q.buffer.shift()!);
     }
   }
 
@@ -431,6 +485,7 @@ export class Worker {
     const def = this.client.taskDefinitions.get(task.name)!;
     const abort = new AttemptAbort();
     const slot: Slot = {
+      key: `${task.id}#${task.token}`,
       task,
       def,
       queue: q,
@@ -441,7 +496,7 @@ export class Worker {
       done: Promise.resolve(),
     };
     q.running++;
-    this.running.set(task.id, slot);
+    this.slots.set(slot.key, slot);
     const timeoutMs = task.timeout_ms ?? def.timeoutMs;
     if (timeoutMs) slot.timer = setTimeout(() => this.timeOut(slot, timeoutMs), timeoutMs);
     slot.done = runAttempt(task, def, abort, {
@@ -462,7 +517,7 @@ export class Worker {
     if (!slot.def.transactional)
       this.settleNow(slot, { kind: 'failed', error: reason, permanent: false });
     const warn = setTimeout(() => {
-      if (this.running.get(slot.task.id) === slot) {
+      if (this.slots.get(slot.key) === slot) {
         this.logger.warn(
           { taskId: slot.task.id, task: slot.task.name },
           'handler ignores ctx.signal: still running after its timeout; its slot stays taken until it returns',
@@ -472,13 +527,17 @@ export class Worker {
     warn.unref?.();
   }
 
-  private cancelRunning(id: string): void {
-    const slot = this.running.get(id);
-    if (!slot || slot.abort.reason) return;
-    slot.abort.abort(
-      new TaskAbortError('cancel', `task ${slot.task.name} (id ${id}) was cancelled`),
-    );
-    if (!slot.def.transactional) this.settleNow(slot, { kind: 'cancelled' });
+  /** A task was cancelled: abort its running attempts, drop it if claimed ahead. */
+  private cancelTask(id: string): void {
+    for (const slot of this.slots.values()) {
+      if (slot.task.id !== id || slot.abort.reason) continue;
+      slot.abort.abort(
+        new TaskAbortError('cancel', `task ${slot.task.name} (id ${id}) was cancelled`),
+      );
+      if (!slot.def.transactional) this.settleNow(slot, { kind: 'cancelled' });
+    }
+    // The canceller marks it cancelled in the database; nothing to write here.
+    for (const q of this.queues.values()) q.buffer = q.buffer.filter((t) => t.id !== id);
   }
 
   private settleNow(slot: Slot, outcome: Outcome): void {
@@ -491,23 +550,12 @@ export class Worker {
   private record(slot: Slot, outcome: Outcome): void {
     const row = settleRow(slot.task, slot.def, outcome, this.id);
     if (row) this.outcomes.push(row);
-    switch (row?.state ?? 'succeeded') {
-      case 'succeeded':
-        this.stats.succeeded++;
-        break;
-      case 'failed':
-        this.stats.failed++;
-        break;
-      case 'retrying':
-        if (outcome.kind === 'failed') this.stats.retried++;
-        else this.stats.snoozed++;
-        break;
-      case 'cancelled':
-        this.stats.cancelled++;
-        break;
-      default:
-        if (outcome.kind === 'snoozed') this.stats.snoozed++;
-    }
+    const s = this.stats;
+    if (outcome.kind === 'committed' || row?.state === 'succeeded') s.succeeded++;
+    else if (row?.state === 'failed') s.failed++;
+    else if (row?.state === 'cancelled') s.cancelled++;
+    else if (outcome.kind === 'failed') s.retried++;
+    else if (outcome.kind === 'snoozed') s.snoozed++;
     if (outcome.kind === 'failed') {
       const err = outcome.error as Error;
       this.logger.warn(
@@ -516,7 +564,7 @@ export class Worker {
           task: slot.task.name,
           attempt: slot.task.attempt,
           next: row?.state,
-          err: { name: err?.name, message: err?.message },
+          err: { name: safe(() => err?.name), message: safe(() => err?.message) },
         },
         'task attempt failed',
       );
@@ -527,9 +575,8 @@ export class Worker {
     if (slot.timer) clearTimeout(slot.timer);
     const q = slot.queue;
     q.running--;
-    this.running.delete(slot.task.id);
-    const ms = performance.now() - slot.started;
-    q.avgMs = Number.isNaN(q.avgMs) ? ms : q.avgMs * 0.9 + ms * 0.1;
+    this.slots.delete(slot.key);
+    recordDuration(q, performance.now() - slot.started);
     if (!slot.settled) {
       slot.settled = true;
       this.record(slot, outcome);
@@ -538,50 +585,51 @@ export class Worker {
     // At the low-water mark, start the next round trip now, not after this
     // burst of completions: the database settles and claims while this
     // process runs the rest of the buffer.
-    if (q.buffer.length <= this.prefetch(q) / 2) this.launch();
+    if (q.buffer.length <= prefetchOf(q, this.windowMs, this.maxPrefetch) / 2) this.launch();
     this.kick();
-  }
-
-  /** Number of tasks this worker holds (running or claimed ahead). */
-  get held(): number {
-    let n = this.running.size;
-    for (const q of this.queues.values()) n += q.buffer.length;
-    return n;
   }
 
   /**
    * Graceful shutdown: stop claiming, give back claimed-ahead tasks at once,
    * wait up to `shutdownTimeout` for running ones, then abort them and give
    * them back without counting the attempt. Resolves when the worker holds
-   * nothing.
+   * nothing, or, when PostgreSQL cannot be reached, shortly after the
+   * timeout (what could not be written is rescued later).
    */
-  async stop(): Promise<void> {
-    if (this.state !== 'running') return;
+  stop(): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return Promise.resolve();
+    }
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.starting?.catch(() => {});
+    if (this.state === 'stopped') return;
     this.state = 'stopping';
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const deadline = Date.now() + this.shutdownMs;
+    for (const t of this.timers.splice(0)) clearInterval(t);
     for (const q of this.queues.values()) {
       for (const t of q.followUps) clearTimeout(t);
-      for (const t of q.buffer)
-        this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
-      q.buffer = [];
+      this.release(q);
     }
+    this.wakeBackoff?.();
     this.kick();
-    const deadline = Date.now() + this.shutdownMs;
-    while (this.running.size > 0 && Date.now() < deadline) {
+    while (this.slots.size > 0 && Date.now() < deadline) {
       await Promise.race([
-        Promise.all([...this.running.values()].map((s) => s.done)),
+        Promise.all([...this.slots.values()].map((s) => s.done)),
         sleep(deadline - Date.now()),
       ]);
     }
-    if (this.running.size > 0) {
+    if (this.slots.size > 0) {
       this.logger.warn(
-        { running: this.running.size },
+        { running: this.slots.size },
         'shutdown timeout reached; aborting running tasks',
       );
       const transactional: Promise<void>[] = [];
-      for (const slot of this.running.values()) {
+      for (const slot of this.slots.values()) {
         slot.abort.abort(new TaskAbortError('shutdown', 'worker is shutting down'));
         if (slot.def.transactional) transactional.push(slot.done);
         else this.settleNow(slot, { kind: 'released' });
@@ -589,31 +637,58 @@ export class Worker {
       // Their transactions roll back as soon as the handlers return.
       await Promise.race([Promise.all(transactional), sleep(5_000)]);
     }
-    await this.flush();
-    await this.leader.resign();
-    await this.registry
-      .deregister(this.client.sql)
-      .catch((err) => this.logger.warn({ err }, 'could not deregister'));
+    const written = await this.flush(Math.max(deadline, Date.now()) + 2_000);
+    if (!written)
+      this.logger.warn(
+        { outcomes: this.outcomes.length },
+        'stopping without writing every outcome (PostgreSQL unreachable); those tasks are rescued once this worker is gone',
+      );
+    await bounded(this.leader.resign(this.client.sql), 1_000);
+    await bounded(
+      this.registry
+        .deregister(this.client.sql)
+        .catch((err) => this.logger.warn({ err }, 'could not deregister')),
+      1_000,
+    );
+    await this.pruner.idle();
     await this.control.stop();
     this.releaseTrap?.();
     this.state = 'stopped';
     this.logger.info(this.stats, 'worker stopped');
   }
 
-  /** Waits until every queued outcome is written. */
-  private async flush(): Promise<void> {
-    for (
-      let i = 0;
-      i < 1000 && (this.inFlight || this.outcomes.length > 0 || this.kickScheduled);
-      i++
-    ) {
-      if (this.inFlight) await new Promise<void>((r) => this.idle.push(r));
-      else this.launch();
+  /** Waits until every queued outcome is written, or `until`; true when all were. */
+  private async flush(until: number): Promise<boolean> {
+    while (this.inFlight || this.outcomes.length > 0 || this.kickScheduled) {
+      if (Date.now() > until) return false;
+      if (this.inFlight)
+        await Promise.race([
+          new Promise<void>((r) => this.idle.push(r)),
+          sleep(until - Date.now()),
+        ]);
+      else if (this.control.connected) this.launch();
+      else await sleep(Math.min(50, until - Date.now()));
       await new Promise((r) => setImmediate(r));
     }
+    return true;
   }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+/** Waits for `p`, at most `ms`. */
+async function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((r) => (t = setTimeout(r, ms)))]);
+  clearTimeout(t);
+}
+
+function safe<T>(fn: () => T): T | string {
+  try {
+    return fn();
+  } catch {
+    return '(unreadable)';
+  }
 }

@@ -67,6 +67,8 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
         ...(opts.shutdownTimeout !== undefined && { shutdownTimeout: opts.shutdownTimeout }),
         listen: opts.listen,
         schedules,
+        // The CLI owns its process: a handler's forgotten promise must not end it.
+        trapUnhandledRejections: true,
       });
       await worker.start();
       process.stderr.write(

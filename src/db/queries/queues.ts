@@ -1,12 +1,22 @@
 /** Statements on `tandem.queues`. */
 
+/** Pauses queue $1 and tells listening workers (at commit). */
 export const queuePause = `
-insert into tandem.queues (name, paused, paused_at) values ($1, true, now())
-on conflict (name) do update set paused = true, paused_at = now()`;
+with paused as (
+  insert into tandem.queues (name, paused, paused_at) values ($1, true, now())
+  on conflict (name) do update set paused = true, paused_at = now()
+  returning name
+)
+select pg_notify('tandem_pause', name) from paused`;
 
+/** Resumes queue $1 and tells listening workers (at commit). */
 export const queueResume = `
-insert into tandem.queues (name, paused, paused_at) values ($1, false, null)
-on conflict (name) do update set paused = false, paused_at = null`;
+with resumed as (
+  insert into tandem.queues (name, paused, paused_at) values ($1, false, null)
+  on conflict (name) do update set paused = false, paused_at = null
+  returning name
+)
+select pg_notify('tandem_resume', name), pg_notify('tandem_wake', name) from resumed`;
 
 /**
  * Queues with live counts. Counts come from the runnable and running partial

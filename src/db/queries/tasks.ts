@@ -28,17 +28,30 @@ select t.id::text as id, t.key, t.name, t.state
 
 export const taskGet = 'select * from tandem.tasks where id = $1';
 
+/** At most this many attempt errors are kept on a task: the first and the latest. */
+export const ERRORS_KEPT = 25;
+
+/**
+ * Appends one attempt error (the SQL expression `error`) to `t.errors`,
+ * keeping the first error and the latest ones, ERRORS_KEPT in all.
+ */
+const appendError = (error: string) => `
+  (case when jsonb_array_length(t.errors) >= ${ERRORS_KEPT} then t.errors - 1 else t.errors end)
+    || jsonb_build_array(${error})`;
+
 /**
  * The worker's one statement per round trip: settle the outcomes of finished
- * attempts (parallel arrays $2, $6…$11: id, attempt, state, result JSON,
+ * attempts (parallel arrays $2, $6…$11: id, claim token, state, result JSON,
  * delay, error JSON, undo) and claim up to $4[i] runnable tasks from each
- * queue $3[i] for owner $1, only of task names in $5 (a worker leaves names
- * it has no handler for to workers that do). Settling is guarded: only rows still running
- * under this owner and attempt change, so a worker that was declared dead can
+ * queue $3[i] for owner $1 under claim token $12, only of task names in $5 (a
+ * worker leaves names it has no handler for to workers that do). Settling is
+ * guarded: only rows still running under this owner and claim token change,
+ * so a worker that was declared dead, or a second copy of an attempt, can
  * never overwrite what happened after. Claiming skips locked rows and paused
- * queues, lowest priority value first, then run_at, then id. Both updates
- * find their rows through `id = any(array)`: a join against the CTE would
- * let the planner hash-join a sequential scan of the whole table.
+ * queues, and claims nothing for an owner that is no longer registered (it
+ * was declared dead); lowest priority value first, then run_at, then id.
+ * Both updates find their rows through `id = any(array)`: a join against the
+ * CTE would let the planner hash-join a sequential scan of the whole table.
  */
 export const taskSettleAndClaim = `
 with settled as (
@@ -50,14 +63,15 @@ with settled as (
                   else now() + s.delay_ms * interval '1 millisecond' end,
     started_at = case when s.undo then null else t.started_at end,
     finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
-    errors = case when s.error::jsonb = 'null' then t.errors else t.errors || jsonb_build_array(s.error::jsonb) end,
-    owner = null
+    errors = case when s.error::jsonb = 'null' then t.errors else${appendError('s.error::jsonb')} end,
+    owner = null,
+    claim_token = null
   from rows from (
-    unnest($2::bigint[]), unnest($6::integer[]), unnest($7::text[]), json_array_elements($8::json),
+    unnest($2::bigint[]), unnest($6::bigint[]), unnest($7::text[]), json_array_elements($8::json),
     unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
-  ) as s(id, attempt, state, result, delay_ms, error, undo)
+  ) as s(id, token, state, result, delay_ms, error, undo)
   where t.id = any($2::bigint[]) and t.id = s.id
-    and t.attempt = s.attempt and t.owner = $1 and t.state = 'running'
+    and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
   returning t.id
 ),
 claimable as (
@@ -73,18 +87,54 @@ claimable as (
     ) c
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
+     and exists (select 1 from tandem.workers w where w.id = $1)
 ),
 claimed as (
   update tandem.tasks t
-     set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1
+     set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1,
+         claim_token = $12
    where t.id = any(array(select id from claimable))
   returning t.id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
-            t.timeout_ms, t.metadata, t.priority, t.run_at
+            t.timeout_ms, t.metadata, t.priority, t.run_at, t.lost
 )
 -- RETURNING has no order: hand tasks over in claim order.
-select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata
+select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata, lost
   from claimed
  order by priority, run_at, id`;
+
+/**
+ * The settle half of taskSettleAndClaim alone, for one row at a time: when
+ * a batch fails on a value PostgreSQL rejects, each row is written on its
+ * own so that only the bad one needs replacing. Parameters as there: $1
+ * owner, then id, token, state, result JSON, delay, error JSON, undo.
+ */
+export const taskSettleOne = `
+update tandem.tasks t set
+  state = $4,
+  result = nullif($5::jsonb, 'null'),
+  attempt = t.attempt - (case when $8 then 1 else 0 end),
+  run_at = case when $6::bigint is null then t.run_at
+                else now() + $6::bigint * interval '1 millisecond' end,
+  started_at = case when $8 then null else t.started_at end,
+  finished_at = case when $4 in ('succeeded', 'failed', 'cancelled') then now() end,
+  errors = case when $7::jsonb = 'null' then t.errors else${appendError('$7::jsonb')} end,
+  owner = null,
+  claim_token = null
+where t.id = $2 and t.owner = $1 and t.claim_token = $3 and t.state = 'running'
+returning t.id`;
+
+/**
+ * Of the tasks a worker holds (ids $2 with claim tokens $3), those the
+ * database still shows running under it with that token. After a
+ * reconnection, the others' claims were lost (a crash-restart forgets the
+ * last claims written without waiting for the WAL flush) or taken from it.
+ */
+export const taskHeldConfirm = `
+select t.id::text as id, t.claim_token::text as token
+  from tandem.tasks t
+  join unnest($2::bigint[], $3::bigint[]) as h(id, token) on t.id = h.id
+ where t.id = any($2::bigint[]) and t.owner = $1 and t.claim_token = h.token
+   and t.state = 'running'`;
 
 /**
  * First statement of a transactional task's transaction: lock the task row
@@ -94,14 +144,15 @@ select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout
  */
 export const taskLockHeld = `
 select 1 from tandem.tasks
- where id = $1 and attempt = $2 and owner = $3 and state = 'running'
+ where id = $1 and claim_token = $2 and owner = $3 and state = 'running'
    for update`;
 
 /** Last statement of a transactional task's transaction. */
 export const taskSucceedHeld = `
 update tandem.tasks
-   set state = 'succeeded', result = $4::jsonb, finished_at = now(), owner = null
- where id = $1 and attempt = $2 and owner = $3 and state = 'running'`;
+   set state = 'succeeded', result = $4::jsonb, finished_at = now(), owner = null,
+       claim_token = null
+ where id = $1 and claim_token = $2 and owner = $3 and state = 'running'`;
 
 /** Cancel a task that is not running. */
 export const taskCancelWaiting = `
@@ -111,7 +162,7 @@ returning id`;
 
 /** Cancel a running task (after its worker was told to abort it). */
 export const taskCancelRunning = `
-update tandem.tasks set state = 'cancelled', finished_at = now(), owner = null
+update tandem.tasks set state = 'cancelled', finished_at = now(), owner = null, claim_token = null
  where id = $1 and state = 'running'
 returning id`;
 
@@ -120,7 +171,7 @@ export const taskNotifyCancel = `select pg_notify('tandem_cancel', $1::text)`;
 /** Run a finished task once more: one extra attempt, now. */
 export const taskRetry = `
 update tandem.tasks
-   set state = 'queued', run_at = now(), finished_at = null, result = null,
+   set state = 'queued', run_at = now(), finished_at = null, result = null, lost = 0,
        max_attempts = greatest(max_attempts, attempt + 1)
  where id = $1 and state in ('failed', 'cancelled', 'succeeded')
 returning id, queue`;
@@ -128,51 +179,88 @@ returning id, queue`;
 export const taskDelete = `
 delete from tandem.tasks where id = $1 and state <> 'running' returning id`;
 
-/**
- * Ends a running attempt that was lost (its worker died, or its outcome
- * went with a dropped connection): counted against max_attempts, recorded
- * in `errors` as a WorkerLostError with `message` (an SQL expression), and
- * the task runnable again at once, or failed if that was its last attempt.
- */
-const loseAttempt = (message: string) => `
-  state = case when t.attempt >= t.max_attempts then 'failed' else 'retrying' end,
-  finished_at = case when t.attempt >= t.max_attempts then now() end,
-  run_at = now(),
-  errors = t.errors || jsonb_build_array(jsonb_build_object(
-    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
-    'message', ${message})),
-  owner = null`;
+/** A task lost this many times (its worker died while holding it) fails as poison. */
+export const POISON_LOSSES = 3;
 
 /**
- * Rescue: running tasks whose worker is dead (or unknown) become runnable
- * at once. Rows locked by a live transaction are skipped and retried on the
- * next pass.
+ * Ends a running attempt that was lost (its worker died, or its outcome went
+ * with a dropped connection). The attempt is given back: no one can tell
+ * whether a claimed task had started, so a loss never uses up an attempt.
+ * It is counted in `lost` and recorded in `errors` as a WorkerLostError with
+ * `message` (an SQL expression); the task is runnable again at once after a
+ * first loss, 10 s later after a second, and fails as poison (a task that
+ * keeps taking its workers down) on the POISON_LOSSES-th.
+ */
+const loseAttempt = (message: string) => `
+  state = case when t.lost + 1 >= ${POISON_LOSSES} then 'failed'
+               when t.attempt > 1 then 'retrying' else 'queued' end,
+  attempt = case when t.lost + 1 >= ${POISON_LOSSES} then t.attempt else t.attempt - 1 end,
+  lost = t.lost + 1,
+  finished_at = case when t.lost + 1 >= ${POISON_LOSSES} then now() end,
+  run_at = now() + t.lost * interval '10 seconds',
+  errors =${appendError(`jsonb_build_object(
+    'attempt', t.attempt, 'at', now(), 'name', 'WorkerLostError', 'worker', t.owner,
+    'message', ${message} || case when t.lost + 1 >= ${POISON_LOSSES}
+      then '; lost ${POISON_LOSSES} times, so failed as poison'
+      else '; not counted as an attempt (loss ' || (t.lost + 1) || ' of ${POISON_LOSSES})' end)`)},
+  owner = null,
+  claim_token = null`;
+
+/**
+ * Rescue: the running tasks of the dead workers $1 become runnable again.
+ * Found through the running index by owner, so a pass costs nothing while
+ * no worker is dead. Rows locked by a live transaction are skipped and
+ * retried on the next pass.
  */
 export const taskRescue = `
 with lost as (
   select t.id from tandem.tasks t
-   where t.state = 'running'
-     and (t.owner in (select tandem.dead_workers($1 * interval '1 millisecond'))
-          or not exists (select 1 from tandem.workers w where w.id = t.owner))
+   where t.state = 'running' and t.owner = any($1::text[])
    for update of t skip locked
 )
 update tandem.tasks t set${loseAttempt("'worker lost: ' || t.owner || ' died or stopped responding while running this attempt'")}
 from lost where t.id = lost.id
 returning t.id::text as id, t.queue`;
 
-/** After a worker reconnects: its running tasks that it no longer holds ($2). */
+/** Owners of running tasks that are not registered workers (checked now and then). */
+export const taskOrphanOwners = `
+select distinct t.owner from tandem.tasks t
+ where t.state = 'running'
+   and not exists (select 1 from tandem.workers w where w.id = t.owner)`;
+
+/**
+ * After a worker reconnects: its running tasks that it neither holds nor
+ * has an outcome for ($2) had their claim or outcome lost with the old
+ * connection.
+ */
 export const taskReleaseLost = `
 update tandem.tasks t set${loseAttempt("'the outcome of this attempt was lost with the database connection'")}
  where t.owner = $1 and t.state = 'running' and t.id <> all($2::bigint[])
 returning t.id`;
 
-/** One bounded batch of retention pruning for one terminal state. */
-export const taskPrune = `
-with gone as (
-  delete from tandem.tasks
-   where id in (select id from tandem.tasks
-                 where finished_at < now() - $2 * interval '1 millisecond' and state = $1
-                 limit $3)
+/**
+ * One step of the pruner's walk through the table in id order: of the next
+ * $3 rows after id $1 and before id $2 (the first id created within the
+ * retention period), delete those in state $4 that finished more than $5 ms
+ * ago. Rows are locked with SKIP LOCKED and the conditions checked again on
+ * delete, so a task that a retry is bringing back is never deleted.
+ */
+export const taskPruneStep = `
+with scan as (
+  select id from tandem.tasks where id > $1 and id < $2 order by id limit $3
+),
+doomed as (
+  select t.id from tandem.tasks t
+   where t.id = any(array(select id from scan))
+     and t.state = $4 and t.finished_at < now() - $5 * interval '1 millisecond'
+   for update skip locked
+),
+gone as (
+  delete from tandem.tasks t
+   where t.id = any(array(select id from doomed))
+     and t.state = $4 and t.finished_at < now() - $5 * interval '1 millisecond'
   returning 1
 )
-select count(*)::int as n from gone`;
+select (select max(id) from scan)::text as last,
+       (select count(*) from scan)::int as scanned,
+       (select count(*) from gone)::int as deleted`;

@@ -1,0 +1,125 @@
+import type pg from 'pg';
+import { taskSettleAndClaim, taskSettleOne } from '../db/queries/tasks.js';
+import type { Logger } from '../types.js';
+import { type ClaimedTask, type SettleRow, toSettleParams, unstorableRow } from './outcome.js';
+
+/** What one round trip settles and asks for. */
+export interface Round {
+  settle: SettleRow[];
+  /** Queues to claim from, and how many of each. */
+  names: string[];
+  counts: number[];
+}
+
+/** SQLSTATE classes of errors a single bad row can cause: data exceptions, integrity, limits. */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return (
+    typeof code === 'string' && (code.startsWith('22') || code.startsWith('23') || code === '54000')
+  );
+}
+
+/**
+ * Outcomes already written, kept while a crash could still undo them: the
+ * worker's statements do not wait for the WAL flush, and PostgreSQL flushes
+ * asynchronous commits within three times `wal_writer_delay`. After a
+ * reconnection they are written again (the settle is guarded, so outcomes
+ * that did survive change nothing), so a crash never turns a finished
+ * attempt into a lost one.
+ */
+export class RecentOutcomes {
+  private readonly batches: { at: number; rows: SettleRow[] }[] = [];
+  /** How long an asynchronous commit may stay unflushed, ms; learnt on connection. */
+  keepMs = 1_000;
+
+  add(rows: SettleRow[], now = performance.now()): void {
+    if (rows.length > 0) this.batches.push({ at: now, rows });
+    // Pruned only while round trips succeed, never during an outage.
+    while (this.batches.length > 0 && now - this.batches[0]!.at > this.keepMs) this.batches.shift();
+  }
+
+  /** Everything kept, oldest first; empties the store. */
+  take(): SettleRow[] {
+    const out = this.batches.flatMap((b) => b.rows);
+    this.batches.length = 0;
+    return out;
+  }
+
+  clear(): void {
+    this.batches.length = 0;
+  }
+}
+
+/**
+ * Runs one settle-and-claim statement. When it fails on a value PostgreSQL
+ * refuses (a data error that validation did not foresee), the outcomes are
+ * written one by one, the refused one replaced by a failure that says why,
+ * and the claim runs again on its own: one row never blocks a batch.
+ */
+export async function runRound(
+  conn: pg.ClientBase,
+  owner: string,
+  token: string,
+  taskNames: string[],
+  round: Round,
+  logger: Logger,
+): Promise<ClaimedTask[]> {
+  try {
+    return await settleAndClaim(conn, owner, token, taskNames, round.settle, round);
+  } catch (err) {
+    if (!isRowError(err) || round.settle.length === 0) throw err;
+    logger.warn(
+      { err: { code: (err as { code?: string }).code, message: (err as Error).message } },
+      'a batch of outcomes was refused by PostgreSQL; writing them one by one',
+    );
+    for (const row of round.settle) await settleAlone(conn, owner, row, logger);
+    return settleAndClaim(conn, owner, token, taskNames, [], round);
+  }
+}
+
+async function settleAndClaim(
+  conn: pg.ClientBase,
+  owner: string,
+  token: string,
+  taskNames: string[],
+  settle: SettleRow[],
+  round: Round,
+): Promise<ClaimedTask[]> {
+  const { ids, rest } = toSettleParams(settle);
+  const values = [owner, ids, round.names, round.counts, taskNames, ...rest, token];
+  const { rows } = await conn.query({
+    name: 'tandem_settle_and_claim',
+    text: taskSettleAndClaim,
+    values,
+  });
+  for (const t of rows) t.token = token;
+  return rows as ClaimedTask[];
+}
+
+const settleOneParams = (owner: string, r: SettleRow) => [
+  owner,
+  r.id,
+  r.token,
+  r.state,
+  r.resultJson ?? 'null',
+  r.delay_ms,
+  r.errorJson ?? 'null',
+  r.undo,
+];
+
+async function settleAlone(
+  conn: pg.ClientBase,
+  owner: string,
+  row: SettleRow,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await conn.query(taskSettleOne, settleOneParams(owner, row));
+    return;
+  } catch (err) {
+    if (!isRowError(err)) throw err;
+    const reason = `${(err as { code?: string }).code} ${(err as Error).message}`;
+    logger.warn({ taskId: row.id, reason }, 'outcome refused by PostgreSQL; recorded as a failure');
+    await conn.query(taskSettleOne, settleOneParams(owner, unstorableRow(row, reason, owner)));
+  }
+}
