@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import type { TandemClient } from '../client/client.js';
 import { toQueryable } from '../db/executor.js';
+import { scheduleDefine } from '../db/queries/fleet.js';
 import { scheduleAdvance, scheduleGet } from '../db/queries/schedules.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
@@ -24,6 +25,8 @@ export interface Schedule {
 /** Without catch-up, ticks older than this are skipped; younger ones still fire after a leader change. */
 const GRACE_MS = 60_000;
 const MAX_TICKS = 1_000;
+/** The leader records the definitions (for listSchedules) this often. */
+const DEFINE_EVERY_MS = 60_000;
 
 interface Compiled {
   schedule: Schedule;
@@ -38,6 +41,7 @@ interface Compiled {
  */
 export class CronScheduler {
   private readonly compiled: Compiled[];
+  private definedAt = 0;
 
   constructor(
     private readonly client: TandemClient,
@@ -78,6 +82,7 @@ export class CronScheduler {
   /** Fires every due tick. */
   async tick(now = new Date()): Promise<number> {
     if (this.compiled.length === 0) return 0;
+    if (Date.now() - this.definedAt >= DEFINE_EVERY_MS) await this.define();
     const rows = await this.client.sql.query<{ name: string; last_tick: Date }>(scheduleGet, [
       this.compiled.map((c) => c.schedule.name),
     ]);
@@ -105,6 +110,15 @@ export class CronScheduler {
       fired += due.length;
     }
     return fired;
+  }
+
+  /** Records each schedule's pattern, time zone and task, so operators can list them. */
+  private async define(): Promise<void> {
+    for (const { schedule: s } of this.compiled) {
+      const task = typeof s.task === 'string' ? s.task : s.task.name;
+      await this.client.sql.query(scheduleDefine, [s.name, s.cron, s.timezone ?? 'UTC', task]);
+    }
+    this.definedAt = Date.now();
   }
 
   private async fire(s: Schedule, ticks: Date[], upTo: Date): Promise<void> {

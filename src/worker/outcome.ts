@@ -13,6 +13,8 @@ export interface ClaimedTask {
   max_attempts: number;
   timeout_ms: number | null;
   metadata: Record<string, unknown> | null;
+  /** Milliseconds from run_at to this claim (the stats' lag). */
+  lag_ms?: number;
 }
 
 /** How one attempt ended, as the runner reports it. */

@@ -19,6 +19,7 @@ import {
 import { prune, type RetentionOptions, resolveRetention } from './pruner.js';
 import { Registry } from './registry.js';
 import { rescue } from './rescuer.js';
+import { Rollup } from './rollup.js';
 import { runAttempt } from './runner.js';
 import { trapUnhandledRejections } from './unhandled.js';
 
@@ -117,6 +118,8 @@ export class Worker {
   private pollTimer: NodeJS.Timeout | null = null;
   private dbFailures = 0;
   private releaseTrap: (() => void) | null = null;
+  /** Per-minute counts and latency histograms, written to tandem.task_stats (stats, metrics). */
+  readonly rollup: Rollup;
   /** Counts of outcomes since start, for progress displays and tests. */
   readonly stats = { claimed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, snoozed: 0 };
 
@@ -158,6 +161,7 @@ export class Worker {
     this.windowMs = options.prefetchWindowMs ?? 100;
     this.leaseMs = toMs(options.lease ?? '30s', 'lease');
     this.registry = new Registry(queues);
+    this.rollup = new Rollup(client.sql, this.registry.id, this.logger);
     this.control = new ControlConnection(
       () => client.openConnection(),
       options.listen ?? true,
@@ -224,6 +228,7 @@ export class Worker {
     this.maintenanceTimer = setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS);
     const beatMs = Math.max(100, Math.min(5_000, Math.floor(this.leaseMs / 6)));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), beatMs);
+    this.rollup.start();
     this.logger.info(
       {
         worker: this.id,
@@ -491,6 +496,12 @@ export class Worker {
   private record(slot: Slot, outcome: Outcome): void {
     const row = settleRow(slot.task, slot.def, outcome, this.id);
     if (row) this.outcomes.push(row);
+    this.rollup.record(
+      slot.task,
+      row?.state ?? 'succeeded',
+      outcome.kind,
+      performance.now() - slot.started,
+    );
     switch (row?.state ?? 'succeeded') {
       case 'succeeded':
         this.stats.succeeded++;
@@ -590,6 +601,7 @@ export class Worker {
       await Promise.race([Promise.all(transactional), sleep(5_000)]);
     }
     await this.flush();
+    await this.rollup.stop();
     await this.leader.resign();
     await this.registry
       .deregister(this.client.sql)

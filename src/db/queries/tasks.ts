@@ -82,7 +82,8 @@ claimed as (
             t.timeout_ms, t.metadata, t.priority, t.run_at
 )
 -- RETURNING has no order: hand tasks over in claim order.
-select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata
+select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
+       date_part('epoch', now() - run_at) * 1000 as lag_ms
   from claimed
  order by priority, run_at, id`;
 
