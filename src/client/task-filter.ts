@@ -106,9 +106,9 @@ function label(v: unknown, field: string): string | null {
 
 function text(v: unknown, field: string, max: number): string | null {
   if (v === undefined) return null;
-  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+  if (typeof v !== 'string' || v.length === 0 || v.length > max || v.includes('\u0000'))
     throw bad(
-      `filter ${field} must be a non-empty string of at most ${max} characters, got ${JSON.stringify(v)}`,
+      `filter ${field} must be a non-empty string of at most ${max} characters without NUL, got ${JSON.stringify(v.slice?.(0, 100) ?? v)}`,
     );
   return v;
 }
@@ -143,6 +143,8 @@ export function resolveFilter(filter: unknown): ResolvedFilter {
     if (typeof f.payloadContains !== 'object' || f.payloadContains === null)
       throw bad('filter payloadContains must be a JSON object or array, e.g. { orderId: 42 }');
     payloadJson = toJson(f.payloadContains, 'INVALID_FILTER', 'filter payloadContains');
+    if (payloadJson.includes('\\u0000'))
+      throw bad('filter payloadContains holds a NUL character (\\u0000), which jsonb cannot store');
     if (payloadJson.length > MAX_CONTAINS_BYTES)
       throw bad(`filter payloadContains is over ${MAX_CONTAINS_BYTES} bytes of JSON`);
   }

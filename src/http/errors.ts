@@ -120,6 +120,11 @@ export function errorHandler(logger: Logger) {
       return c.json(errorBody(code, message), err.status as ContentfulStatusCode);
     }
     const code = (err as { code?: unknown }).code;
+    // A value PostgreSQL refused (class 22, data exception: a NUL in a
+    // string, a number out of range…) came from the request: a 400, not a 500.
+    if (typeof code === 'string' && code.startsWith('22') && 'severity' in err) {
+      return c.json(errorBody('INVALID_VALUE', `PostgreSQL refused a value: ${err.message}`), 400);
+    }
     if (typeof code === 'string' && UNAVAILABLE.has(code)) {
       logger.warn({ err: { message: err.message, code } }, 'HTTP request: database unavailable');
       return c.json(

@@ -66,8 +66,12 @@ export function taskActionRoutes(app: Api, { tandem }: RouteDeps): void {
 
   app.openapi(cancel, async (c) => {
     const { id } = c.req.valid('param');
-    const state = await tandem.cancel(id);
-    if (state !== 'cancelled') {
+    const before = await tandem.getTask(id);
+    if (!before) throw new TandemError('TASK_NOT_FOUND', `no task with id ${id}`);
+    const state = ['queued', 'retrying', 'running'].includes(before.state)
+      ? await tandem.cancel(id)
+      : before.state;
+    if (state !== 'cancelled' || before.state === 'cancelled') {
       throw new TandemError(
         'INVALID_STATE',
         `task ${id} is ${state}; only queued, retrying or running tasks can be cancelled`,

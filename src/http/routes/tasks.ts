@@ -100,6 +100,12 @@ export function taskRoutes(app: Api, { tandem }: RouteDeps): void {
     const body = c.req.valid('json');
     if (body.payload === undefined)
       throw new ApiError(400, 'INVALID_REQUEST', 'payload is required (use {} for none)');
+    if (/\\u0000|\u0000/.test(JSON.stringify(body)))
+      throw new ApiError(
+        400,
+        'INVALID_REQUEST',
+        'the body holds a NUL character (\\u0000), which PostgreSQL cannot store',
+      );
     const options: EnqueueOptions = {};
     if (body.key !== undefined) options.key = body.key;
     if (body.queue !== undefined) options.queue = body.queue;
