@@ -108,7 +108,7 @@ function text(v: unknown, field: string, max: number): string | null {
   if (v === undefined) return null;
   if (typeof v !== 'string' || v.length === 0 || v.length > max || v.includes('\u0000'))
     throw bad(
-      `filter ${field} must be a non-empty string of at most ${max} characters without NUL, got ${JSON.stringify(v.slice?.(0, 100) ?? v)}`,
+      `filter ${field} must be a non-empty string of at most ${max} characters without NUL, got ${JSON.stringify(typeof v === 'string' ? v.slice(0, 100) : v)}`,
     );
   return v;
 }

@@ -14,7 +14,7 @@ export async function call(
   app: App,
   method: string,
   path: string,
-  options: { json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+  options: { json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers };
   let body = options.body;
