@@ -46,7 +46,7 @@ describe('bearer token', () => {
       '/metrics',
       '/api/openapi.json',
     ]) {
-      for (const headers of [
+      for (const headers of <Record<string, string>[]>[
         {},
         bearer('wrong-token-0123456789'),
         { authorization: `Basic ${btoa(`x:${TOKEN}`)}` },
@@ -116,7 +116,7 @@ describe('bearer token', () => {
   it('refuses mutations from another origin; same-origin ones pass', async () => {
     const app = createApp(tandem);
     const before = await fingerprint(pool);
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { origin: 'http://evil.example' },
       { origin: 'null' },
       { 'sec-fetch-site': 'cross-site' },
@@ -150,7 +150,7 @@ describe('tandem.server()', () => {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const res = await fetch(`${server.url}/api/tasks/${id}`);
       expect(res.status).toBe(200);
-      expect((await res.json()).payload).toEqual({ secret: 1 });
+      expect(((await res.json()) as { payload: unknown }).payload).toEqual({ secret: 1 });
       // A page on a DNS name rebound to 127.0.0.1 sends its own name as Host (fetch cannot set Host).
       const rebound = await new Promise<number>((resolve, reject) =>
         request(
