@@ -124,8 +124,10 @@ export class Rollup {
       s.currentMinute = minute;
     }
     const lag = task.lag_ms !== undefined && task.lag_ms > 0 ? task.lag_ms : 0;
-    add(s.current, outcome, runMs, lag);
-    add(s.total, outcome, runMs, lag);
+    const runBucket = bucketOf(runMs);
+    const lagBucket = bucketOf(lag);
+    add(s.current, outcome, runMs, runBucket, lag, lagBucket);
+    add(s.total, outcome, runMs, runBucket, lag, lagBucket);
     s.current.version++;
   }
 
@@ -212,13 +214,20 @@ export class Rollup {
   }
 }
 
-function add(c: RollupCounts, outcome: number, runMs: number, lagMs: number): void {
+function add(
+  c: RollupCounts,
+  outcome: number,
+  runMs: number,
+  runBucket: number,
+  lagMs: number,
+  lagBucket: number,
+): void {
   if (outcome === 0) c.succeeded++;
   else if (outcome === 1) c.failed++;
   else c.retried++;
-  c.run[bucketOf(runMs)]!++;
+  c.run[runBucket]!++;
   c.runSumMs += runMs;
-  c.lag[bucketOf(lagMs)]!++;
+  c.lag[lagBucket]!++;
   c.lagSumMs += lagMs;
 }
 
