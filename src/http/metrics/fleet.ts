@@ -66,11 +66,11 @@ export function registerFleetMetrics(registry: Registry, tandem: TandemClient): 
       ([queues, workers, recent]) => ({ queues, workers, recent, at: Date.now() }),
     );
     pending = p;
-    // One scrape's gauges share the snapshot; the next scrape reads afresh.
-    const release = () =>
-      setTimeout(() => {
-        if (pending === p) pending = null;
-      }, 250);
+    // The gauges of one scrape call collect() together, before this settles;
+    // the next scrape reads afresh.
+    const release = () => {
+      if (pending === p) pending = null;
+    };
     p.then(release, release);
     return p;
   };
