@@ -83,12 +83,21 @@ export class Rollup {
   ) {}
 
   /**
-   * Counts one attempt: `state` is the task's state after it, `kind` how
-   * the attempt ended. Succeeded, failed and retried (a failure with
-   * another attempt to come) are counted; cancelled, snoozed and released
-   * attempts are not.
+   * Counts one attempt that began at `started` (performance.now()): `row`
+   * is what the worker writes for it (null: a transactional success that
+   * committed itself), `outcome` how the handler ended. Succeeded, failed
+   * and retried (a failure with another attempt to come) are counted;
+   * cancelled, snoozed and released attempts are not.
    */
-  record(task: Attempt, state: TaskState, kind: string, runMs: number): void {
+  record(
+    task: Attempt,
+    row: { state: TaskState } | null,
+    result: { kind: string },
+    started: number,
+  ): void {
+    const state = row?.state ?? 'succeeded';
+    const kind = result.kind;
+    const runMs = performance.now() - started;
     const outcome =
       state === 'succeeded'
         ? 0

@@ -118,8 +118,7 @@ export class Worker {
   private pollTimer: NodeJS.Timeout | null = null;
   private dbFailures = 0;
   private releaseTrap: (() => void) | null = null;
-  /** Per-minute counts and latency histograms, written to tandem.task_stats (stats, metrics). */
-  readonly rollup: Rollup;
+  readonly rollup: Rollup; // counts and latencies for stats() and /metrics (rollup.ts)
   /** Counts of outcomes since start, for progress displays and tests. */
   readonly stats = { claimed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, snoozed: 0 };
 
@@ -496,12 +495,7 @@ export class Worker {
   private record(slot: Slot, outcome: Outcome): void {
     const row = settleRow(slot.task, slot.def, outcome, this.id);
     if (row) this.outcomes.push(row);
-    this.rollup.record(
-      slot.task,
-      row?.state ?? 'succeeded',
-      outcome.kind,
-      performance.now() - slot.started,
-    );
+    this.rollup.record(slot.task, row, outcome, slot.started);
     switch (row?.state ?? 'succeeded') {
       case 'succeeded':
         this.stats.succeeded++;
