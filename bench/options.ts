@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { SystemName } from './systems/types.js';
 
-export const SCENARIOS = ['drain', 'bulk', 'tx', 'latency', 'scale'] as const;
+export const SCENARIOS = ['drain', 'bulk', 'tx', 'latency', 'scale', 'api'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface DrainShape {
@@ -28,6 +28,10 @@ export interface BenchOptions {
   latencyPauseMs: number;
   scaleTasks: number;
   scaleRows: number[];
+  /** Finished tasks in the table for the api scenario. */
+  apiRows: number;
+  /** Timed requests per route in the api scenario. */
+  apiRequests: number;
 }
 
 function list<T extends string>(allowed: readonly T[]) {
@@ -128,6 +132,16 @@ export function parseOptions(argv: string[]): BenchOptions {
       'finished rows already in the table (default 0,1000000; quick 0,200000)',
       intList,
     )
+    .option(
+      '--api-rows <n>',
+      'finished tasks in the table for the api scenario (default 1000000; quick 200000)',
+      positiveInt,
+    )
+    .option(
+      '--api-requests <n>',
+      'timed requests per API route (default 500; quick 100)',
+      positiveInt,
+    )
     .option('--scale-5m', 'also run the scale scenario with 5,000,000 finished rows', false)
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError();
@@ -156,5 +170,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     latencyPauseMs: 10,
     scaleTasks: o.scaleTasks ?? (quick ? 5_000 : 20_000),
     scaleRows,
+    apiRows: o.apiRows ?? (quick ? 200_000 : 1_000_000),
+    apiRequests: o.apiRequests ?? (quick ? 100 : 500),
   };
 }

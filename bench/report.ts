@@ -1,4 +1,5 @@
 /** Turns scenario results into the one results table, the target checks and the JSON file. */
+import type { ApiResult } from './scenarios/api.js';
 import type { BulkResult } from './scenarios/bulk.js';
 import type { DrainResult } from './scenarios/drain.js';
 import type { LatencyResult } from './scenarios/latency.js';
@@ -12,6 +13,7 @@ export interface Results {
   tx?: TxResult[];
   latency?: LatencyResult[];
   scale?: ScaleResult[];
+  api?: ApiResult[];
 }
 
 type Row = [
@@ -151,6 +153,17 @@ function scaleRows(results: ScaleResult[]): Row[] {
   });
 }
 
+function apiRows(results: ApiResult[]): Row[] {
+  return results.map((r) => [
+    `Tandem API ${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
+    'ms p50 / p99',
+    r.error ? 'failed' : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}`,
+    '—',
+    '—',
+    '',
+  ]);
+}
+
 /** The results as one Markdown table. */
 export function resultsTable(results: Results): string {
   const rows: Row[] = [
@@ -159,6 +172,7 @@ export function resultsTable(results: Results): string {
     ...txRows(results.tx ?? []),
     ...latencyRows(results.latency ?? []),
     ...scaleRows(results.scale ?? []),
+    ...apiRows(results.api ?? []),
   ];
   const header: Row = [
     'Scenario',

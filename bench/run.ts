@@ -13,6 +13,7 @@ import { BenchDatabases, canConnect, withClient } from './db.js';
 import { progress } from './log.js';
 import { type BenchOptions, parseOptions } from './options.js';
 import { checkTargets, type Results, resultsTable } from './report.js';
+import { runApi } from './scenarios/api.js';
 import { runBulk } from './scenarios/bulk.js';
 import { runDrain } from './scenarios/drain.js';
 import { runLatency } from './scenarios/latency.js';
@@ -128,6 +129,7 @@ async function main(): Promise<number> {
     if (options.only.includes('tx')) results.tx = await runTx(dbs, options);
     if (options.only.includes('latency')) results.latency = await runLatency(dbs, options);
     if (options.only.includes('scale')) results.scale = await runScale(dbs, options);
+    if (options.only.includes('api')) results.api = await runApi(dbs, options);
   } finally {
     await cleanup();
   }

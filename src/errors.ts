@@ -17,6 +17,8 @@ export type TandemErrorCode =
   | 'TASK_NOT_FOUND'
   | 'INVALID_ID'
   | 'INVALID_STATE'
+  | 'INVALID_CURSOR'
+  | 'INVALID_FILTER'
   | 'CLOSED';
 
 /** Base class of Tandem's errors. */

@@ -1,10 +1,24 @@
+export type { BulkOptions, BulkResult, BulkTarget } from './client/bulk.js';
 export {
   type ClientOptions,
   type EnqueueItem,
   type QueueSummary,
   TandemClient,
 } from './client/client.js';
+export type { FailureGroup, FailureGroupOptions } from './client/failures.js';
+export type { ScheduleInfo, WorkerInfo } from './client/fleet.js';
+export type { SchemaStatus } from './client/health.js';
+export type { ListOptions, TaskPage } from './client/list-tasks.js';
+export type {
+  NewOperatorAction,
+  OperatorAction,
+  OperatorActionQuery,
+} from './client/operator-log.js';
+export type { QueueDepth, Stats, StatsOptions, StatsPoint, StatsSeries } from './client/stats.js';
+export type { TaskFilter } from './client/task-filter.js';
+export type { WaitOptions } from './client/wait-for.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
+export type { ServerOptions, TandemServer } from './http/server.js';
 export { createTandem, Tandem, type TandemOptions } from './tandem.js';
 export {
   type AnyTask,

@@ -1,4 +1,5 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
+import type { ServerOptions, TandemServer } from './http/server.js';
 import type { Schedule } from './worker/cron.js';
 import type { RetentionOptions } from './worker/pruner.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
@@ -37,6 +38,21 @@ export class Tandem extends TandemClient {
       schedules: [...this.schedules, ...(options?.schedules ?? [])],
       retention: options?.retention ?? this.retention,
     });
+  }
+
+  /**
+   * Starts the HTTP API (and /metrics, /healthz) on 127.0.0.1:8080 by
+   * default. The HTTP stack is loaded only now, so users of the core never
+   * load it. A non-loopback host needs a token (or `insecure: true`).
+   *
+   * @example
+   * const server = await tandem.server({ port: 8080, token: process.env.TANDEM_API_TOKEN });
+   * // curl -H "Authorization: Bearer $TANDEM_API_TOKEN" http://127.0.0.1:8080/api/tasks/42
+   * await server.close();
+   */
+  async server(options?: ServerOptions): Promise<TandemServer> {
+    const { startServer } = await import('./http/server.js');
+    return startServer(this, options);
   }
 }
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { register as bench } from './commands/bench.js';
 import { register as cancel } from './commands/cancel.js';
+import { register as deleteTask } from './commands/delete.js';
 import { register as demo } from './commands/demo.js';
 import { register as enqueue } from './commands/enqueue.js';
 import { register as migrate } from './commands/migrate.js';
@@ -13,7 +14,10 @@ import { register as pause } from './commands/pause.js';
 import { register as queues } from './commands/queues.js';
 import { register as resume } from './commands/resume.js';
 import { register as retry } from './commands/retry.js';
+import { register as serve } from './commands/serve.js';
 import { register as status } from './commands/status.js';
+import { register as tasks } from './commands/tasks.js';
+import { register as wait } from './commands/wait.js';
 import { register as worker } from './commands/worker.js';
 import { reportError } from './errors.js';
 
@@ -43,10 +47,14 @@ Try it:
     demo,
     migrate,
     worker,
+    serve,
     enqueue,
     status,
+    tasks,
+    wait,
     retry,
     cancel,
+    deleteTask,
     pause,
     resume,
     queues,

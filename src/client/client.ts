@@ -19,7 +19,23 @@ import { TandemError } from '../errors.js';
 import { defaultLogger } from '../logger.js';
 import type { AnyTask, PayloadOf } from '../task.js';
 import type { EnqueueOptions, EnqueueResult, Logger, TaskRecord, TaskState } from '../types.js';
+import { type BulkOptions, type BulkResult, type BulkTarget, bulkAction } from './bulk.js';
+import { enqueueByName } from './enqueue-by-name.js';
+import { type FailureGroupOptions, failureGroups } from './failures.js';
+import { listSchedules, listWorkers, type ScheduleInfo, type WorkerInfo } from './fleet.js';
+import { type SchemaStatus, schemaStatus } from './health.js';
+import { type ListOptions, listTasks, type TaskPage } from './list-tasks.js';
+import {
+  listOperatorActions,
+  type NewOperatorAction,
+  type OperatorActionQuery,
+  recordOperatorAction,
+} from './operator-log.js';
 import { type PreparedTask, prepareTask, toInsertParams } from './prepare.js';
+import { type Stats, type StatsOptions, stats } from './stats.js';
+import type { TaskFilter } from './task-filter.js';
+import { toTaskId } from './task-id.js';
+import { TaskWaiters, type WaitOptions } from './wait-for.js';
 import { WakeDebouncer } from './wake.js';
 
 /** How Tandem reaches PostgreSQL: give one of `connectionString`, `pool` or `db`. */
@@ -60,21 +76,11 @@ export interface QueueSummary {
   queued: number;
   running: number;
   retrying: number;
+  /** run_at of the oldest task that could run now (queued or retrying, due); null when none. */
+  oldestRunnableAt: Date | null;
 }
 
-const ID_RE = /^[1-9][0-9]{0,18}$/;
-
-/** Checks and normalises a task id before it reaches SQL. */
-export function toTaskId(id: unknown): string {
-  const s = typeof id === 'number' || typeof id === 'bigint' ? String(id) : id;
-  if (typeof s !== 'string' || !ID_RE.test(s)) {
-    throw new TandemError(
-      'INVALID_ID',
-      `task id must be a positive integer, got ${JSON.stringify(String(id))}`,
-    );
-  }
-  return s;
-}
+export { toTaskId };
 
 /**
  * The enqueue and management side of Tandem. `createTandem` wraps it with
@@ -404,6 +410,7 @@ export class TandemClient {
       queued: Number(r.queued),
       running: Number(r.running),
       retrying: Number(r.retrying),
+      oldestRunnableAt: r.oldest_runnable_at ?? null,
     }));
   }
 
@@ -418,6 +425,153 @@ export class TandemClient {
     // Our Kysely holds nothing but this pool, so ending the pool is enough
     // (and db.destroy() would end it a second time).
     if (this.ownsPool) await this.pool!.end();
+  }
+
+  // Operator calls: each mechanism lives in its own file of src/client/;
+  // the HTTP API, the CLI and the dashboard all go through these.
+
+  private waiters: TaskWaiters | null = null;
+
+  /**
+   * One page of tasks matching `filter`, newest first (keyset pages, never OFFSET).
+   *
+   * @example
+   * const page = await tandem.listTasks({ states: ['failed'], name: 'charge-order' }, { limit: 50 });
+   * const next = page.nextCursor && (await tandem.listTasks(filter, { cursor: page.nextCursor }));
+   */
+  listTasks(filter?: TaskFilter, options?: ListOptions): Promise<TaskPage> {
+    return listTasks(this.db, filter, options);
+  }
+
+  /**
+   * Runs failed, cancelled or succeeded tasks again, by ids or filter, in batches.
+   *
+   * @example
+   * const { affected } = await tandem.retryTasks({ filter: { states: ['failed'], name: 'charge-order' } });
+   */
+  retryTasks(target: BulkTarget, options?: BulkOptions): Promise<BulkResult> {
+    return bulkAction(this.db, this.sql, 'retry', target, options);
+  }
+
+  /**
+   * Cancels queued, retrying and running tasks, by ids or filter.
+   *
+   * @example
+   * await tandem.cancelTasks({ filter: { queue: 'emails', states: ['queued'] } });
+   */
+  cancelTasks(target: BulkTarget, options?: BulkOptions): Promise<BulkResult> {
+    return bulkAction(this.db, this.sql, 'cancel', target, options);
+  }
+
+  /**
+   * Deletes tasks that are not running, by ids or filter (frees their keys).
+   *
+   * @example
+   * await tandem.deleteTasks({ ids: ['41', '42'] });
+   */
+  deleteTasks(target: BulkTarget, options?: BulkOptions): Promise<BulkResult> {
+    return bulkAction(this.db, this.sql, 'delete', target, options);
+  }
+
+  /**
+   * Resolves with the task once it succeeded, failed or was cancelled. All
+   * waits of this instance share one poll.
+   *
+   * @example
+   * const { id } = await tandem.enqueue(pool, chargeOrder, { orderId: 1, cents: 500 });
+   * const task = await tandem.waitFor(id, { timeout: '10s' });
+   */
+  waitFor(id: string | number | bigint, options?: WaitOptions): Promise<TaskRecord> {
+    this.waiters ??= new TaskWaiters(this.sql);
+    return this.waiters.wait(id, options);
+  }
+
+  /**
+   * Registered workers with their running count and the leader.
+   *
+   * @example
+   * for (const w of await tandem.listWorkers()) console.log(w.id, w.running, w.leader);
+   */
+  listWorkers(): Promise<WorkerInfo[]> {
+    return listWorkers(this.sql);
+  }
+
+  /**
+   * Cron schedules as the leader recorded them, with last and next tick.
+   *
+   * @example
+   * for (const s of await tandem.listSchedules()) console.log(s.name, s.cron, s.nextTick);
+   */
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.sql);
+  }
+
+  /**
+   * Throughput and latency per step, from the workers' rollup.
+   *
+   * @example
+   * const s = await tandem.stats({ window: '1h', step: '1m' });
+   * console.log(s.total.totals.succeeded, s.total.totals.runP95Ms);
+   */
+  stats(options?: StatsOptions): Promise<Stats> {
+    return stats(this.sql, options);
+  }
+
+  /**
+   * The latest failed tasks grouped by task name and last error.
+   *
+   * @example
+   * const { groups } = await tandem.failureGroups();
+   * await tandem.retryTasks({ filter: groups[0].filter });
+   */
+  failureGroups(options?: FailureGroupOptions): ReturnType<typeof failureGroups> {
+    return failureGroups(this.sql, options);
+  }
+
+  /**
+   * Records an operator action in `tandem.operator_actions`.
+   *
+   * @example
+   * await tandem.recordOperatorAction({ actor: 'ops', action: 'retry', target: { ids: ['42'] }, taskIds: ['42'], affected: 1, request: null });
+   */
+  recordOperatorAction(action: NewOperatorAction): Promise<{ id: string; at: Date }> {
+    return recordOperatorAction(this.sql, action);
+  }
+
+  /**
+   * Recorded operator actions, newest first.
+   *
+   * @example
+   * const { actions } = await tandem.listOperatorActions({ taskId: '42' }); // who touched task 42
+   */
+  listOperatorActions(query?: OperatorActionQuery): ReturnType<typeof listOperatorActions> {
+    return listOperatorActions(this.sql, query);
+  }
+
+  /**
+   * Whether the database answers and has the schema this version expects.
+   *
+   * @example
+   * const { ok, version, expected } = await tandem.schemaStatus();
+   */
+  schemaStatus(): Promise<SchemaStatus> {
+    return schemaStatus(this.sql);
+  }
+
+  /**
+   * Enqueues by name on Tandem's own pool: validated by the definition when
+   * this instance has it, otherwise any JSON payload with SQL enqueue's defaults.
+   *
+   * @example
+   * await tandem.enqueueByName('send-receipt', { orderId: 1 }, { key: 'receipt:1' });
+   */
+  enqueueByName(
+    name: string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): ReturnType<typeof enqueueByName> {
+    this.assertOpen();
+    return enqueueByName(this.sql, this.tasks, name, payload, options);
   }
 }
 

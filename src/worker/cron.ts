@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import type { TandemClient } from '../client/client.js';
 import { toQueryable } from '../db/executor.js';
+import { scheduleDefine } from '../db/queries/fleet.js';
 import {
   scheduleAdvance,
   scheduleGet,
@@ -33,6 +34,8 @@ export interface Schedule {
 /** Without catch-up, ticks older than this are skipped; younger ones still fire after a leader change. */
 const GRACE_MS = 60_000;
 const MAX_TICKS = 1_000;
+/** How often each worker records its schedules' definitions, for operators to list. */
+const DEFINE_EVERY_MS = 60_000;
 
 interface Compiled {
   schedule: Schedule;
@@ -47,6 +50,7 @@ interface Compiled {
  */
 export class CronScheduler {
   private readonly compiled: Compiled[];
+  private definedAt = 0;
 
   constructor(
     private readonly client: TandemClient,
@@ -92,6 +96,7 @@ export class CronScheduler {
    */
   async tick(now = new Date()): Promise<number> {
     if (this.compiled.length === 0) return 0;
+    if (Date.now() - this.definedAt >= DEFINE_EVERY_MS) await this.define();
     const names = this.compiled.map((c) => c.schedule.name);
     const rows = await this.client.sql.query<{ name: string; last_tick: Date }>(scheduleGet, [
       names,
@@ -137,6 +142,15 @@ export class CronScheduler {
       }
       return fired;
     });
+  }
+
+  /** Records each schedule's pattern, time zone and task, so operators can list them. */
+  private async define(): Promise<void> {
+    for (const { schedule: s } of this.compiled) {
+      const task = typeof s.task === 'string' ? s.task : s.task.name;
+      await this.client.sql.query(scheduleDefine, [s.name, s.cron, s.timezone ?? 'UTC', task]);
+    }
+    this.definedAt = Date.now();
   }
 
   private async inTransaction<T>(fn: (exec: unknown) => Promise<T>): Promise<T> {

@@ -16,6 +16,8 @@ export interface ClaimedTask {
   metadata: Record<string, unknown> | null;
   /** The worker's token for this claim; outcomes are written only where it still matches. */
   token: string;
+  /** Milliseconds from run_at to this claim (the stats' lag). */
+  lag_ms?: number;
 }
 
 /** How one attempt ended, as the runner reports it. */

@@ -14,6 +14,7 @@ import { newQueue, prefetchOf, type QueueState, recordDuration } from './queues.
 import { reconcile } from './reconcile.js';
 import { Registry } from './registry.js';
 import { Rescuer } from './rescuer.js';
+import { Rollup } from './rollup.js';
 import { RecentOutcomes, type Round, runRound } from './round-trip.js';
 import { runAttempt } from './runner.js';
 import { trapUnhandledRejections } from './unhandled.js';
@@ -114,6 +115,8 @@ export class Worker {
   private claimToken = 0;
   private wakeBackoff: (() => void) | null = null;
   private releaseTrap: (() => void) | null = null;
+  /** Counts and latencies for stats() and /metrics (rollup.ts). */
+  readonly rollup: Rollup;
   /** Counts of outcomes since start, for progress displays and tests. */
   readonly stats = { claimed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, snoozed: 0 };
 
@@ -148,6 +151,7 @@ export class Worker {
     this.trap = options.trapUnhandledRejections ?? false;
     this.retention = resolveRetention(options.retention ?? {});
     this.registry = new Registry(queues, this.leaseMs);
+    this.rollup = new Rollup(client.sql, this.registry.id, this.logger);
     this.control = new ControlConnection(
       () => client.openConnection(),
       options.listen ?? true,
@@ -230,6 +234,7 @@ export class Worker {
     );
     if (this.cron.size > 0)
       this.timers.push(setInterval(() => void this.fireCron(), CRON_EVERY_MS));
+    this.rollup.start();
     this.logger.info(
       {
         worker: this.id,
@@ -550,6 +555,7 @@ export class Worker {
   private record(slot: Slot, outcome: Outcome): void {
     const row = settleRow(slot.task, slot.def, outcome, this.id);
     if (row) this.outcomes.push(row);
+    this.rollup.record(slot.task, row, outcome, slot.started);
     const s = this.stats;
     if (outcome.kind === 'committed' || row?.state === 'succeeded') s.succeeded++;
     else if (row?.state === 'failed') s.failed++;
@@ -651,6 +657,7 @@ export class Worker {
       1_000,
     );
     await this.pruner.idle();
+    await bounded(this.rollup.stop(), 1_000);
     await this.control.stop();
     this.releaseTrap?.();
     this.state = 'stopped';

@@ -95,10 +95,11 @@ claimed as (
          claim_token = $12
    where t.id = any(array(select id from claimable))
   returning t.id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
-            t.timeout_ms, t.metadata, t.priority, t.run_at, t.lost
+            t.timeout_ms, t.metadata, t.priority, t.run_at
 )
 -- RETURNING has no order: hand tasks over in claim order.
-select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata, lost
+select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
+       date_part('epoch', now() - run_at) * 1000 as lag_ms
   from claimed
  order by priority, run_at, id`;
 

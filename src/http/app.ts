@@ -1,0 +1,127 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import type { TandemClient } from '../client/client.js';
+import { TandemError } from '../errors.js';
+import type { Worker } from '../worker/worker.js';
+import { ApiError, errorHandler, notFound, validationHook } from './errors.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { operatorActionRoutes } from './routes/operator-actions.js';
+import { queueRoutes } from './routes/queues.js';
+import { statsRoutes } from './routes/stats.js';
+import { taskActionRoutes } from './routes/task-actions.js';
+import { taskRoutes } from './routes/tasks.js';
+import type { Api } from './routes/types.js';
+import { type ApiEnv, authenticate, checkHost, guardMutations } from './security.js';
+
+export interface AppOptions {
+  /** Where the app is mounted, e.g. `'/admin/tandem'`. Every route lives under it. Default `''`. */
+  basePath?: string;
+  /**
+   * Bearer token required on every route but /healthz. Default: the
+   * `TANDEM_API_TOKEN` environment variable; without either, no token is needed.
+   * Recorded in operator actions as the actor `token`.
+   */
+  token?: string;
+  /** Several tokens, by the label that operator actions record as the actor. */
+  tokens?: Record<string, string>;
+  /** Refuse every mutation with 403. */
+  readOnly?: boolean;
+  /** Largest request body in bytes; larger is 413. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Serve the fleet's metrics on /metrics (default true). */
+  fleetMetrics?: boolean;
+  /** This process's worker: its per-process counters and histograms join /metrics. */
+  worker?: Worker;
+  /** Refuse requests whose Host header is not one of these names (DNS rebinding guard). */
+  allowedHosts?: readonly string[];
+}
+
+const TOKEN_RE = /^[\x21-\x7e]{16,4096}$/;
+
+function resolveTokens(options: AppOptions): Map<string, string> {
+  const out = new Map<string, string>();
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+    ?.env?.TANDEM_API_TOKEN;
+  const single = options.token ?? (options.tokens ? undefined : env || undefined);
+  if (single !== undefined) out.set('token', single);
+  for (const [label, token] of Object.entries(options.tokens ?? {})) out.set(label, token);
+  for (const [label, token] of out) {
+    if (typeof token !== 'string' || !TOKEN_RE.test(token)) {
+      throw new TandemError(
+        'INVALID_OPTIONS',
+        `API token ${JSON.stringify(label)} must be 16-4096 printable characters without spaces (generate one with: openssl rand -hex 32)`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * The HTTP API as a Hono app. Its `fetch(request)` runs in any Fetch-API
+ * runtime (Node, Bun, Deno, workers); mount it under `basePath` in another
+ * app (docs/http-api.md shows Express, Fastify and Hono).
+ *
+ * @example
+ * import { createApp } from 'tandem-queue/http';
+ * const app = createApp(tandem, { basePath: '/admin/tandem', token: process.env.TANDEM_API_TOKEN });
+ * const res = await app.request('/admin/tandem/api/tasks/42', { headers: { authorization: `Bearer ${token}` } });
+ */
+export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
+  const base = (options.basePath ?? '').replace(/\/+$/, '');
+  if (base !== '' && !/^(\/[A-Za-z0-9._~-]+)+$/.test(base)) {
+    throw new TandemError(
+      'INVALID_OPTIONS',
+      `basePath must look like /admin/tandem (segments of letters, digits and . _ ~ -), got ${JSON.stringify(options.basePath)}`,
+    );
+  }
+  const tokens = resolveTokens(options);
+  const maxBody = options.bodyLimit ?? 1024 * 1024;
+  const root = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const app = (base ? root.basePath(base) : root) as Api;
+  root.onError(errorHandler(tandem.logger));
+  root.notFound(notFound);
+  if (options.allowedHosts) app.use('*', checkHost(options.allowedHosts));
+  app.use(
+    '*',
+    authenticate(tokens, (path) => path === `${base}/healthz`),
+  );
+  app.use('*', guardMutations(options.readOnly ?? false));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: maxBody,
+      onError: () => {
+        throw new ApiError(413, 'BODY_TOO_LARGE', `the request body is over ${maxBody} bytes`);
+      },
+    }),
+  );
+  const deps = { tandem };
+  taskRoutes(app, deps);
+  taskActionRoutes(app, deps);
+  queueRoutes(app, deps);
+  fleetRoutes(app, deps);
+  statsRoutes(app, deps);
+  operatorActionRoutes(app, deps);
+  healthRoutes(app, deps);
+  metricsRoutes(app, deps, {
+    ...(options.fleetMetrics !== undefined && { fleet: options.fleetMetrics }),
+    ...(options.worker && { worker: options.worker }),
+  });
+  app.doc31('/api/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tandem operator API',
+      version: '1',
+      description:
+        'Tasks, queues, workers, schedules, stats and the operator log of a Tandem database. JSON in snake_case; ids are strings; timestamps ISO 8601. Errors: { "error": { "code", "message", "issues"? } }.',
+    },
+    security: tokens.size > 0 ? [{ bearer: [] }] : [],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+  });
+  return app;
+}
