@@ -24,9 +24,9 @@ interface DemoCliOptions extends DatabaseOptions {
   rate?: number;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, hidden = false): void {
   program
-    .command('demo')
+    .command('demo', { hidden })
     .description(
       'run the example shop: orders with transactional tasks, a worker, live progress (what npm start runs)',
     )

@@ -55,8 +55,8 @@ export function register(program: Command): void {
       'after',
       `
 Examples:
-  $ tandem enqueue send-receipt '{"orderId":1,"customer":"ada"}' --key receipt:1 --delay 30s
-  $ tandem enqueue send-receipt '{"orderId":2,"customer":"bob"}' --tasks examples/shop/tasks.ts`,
+  $ tandem enqueue send-receipt '{"orderId":1}' --key receipt:1 --delay 30s
+  $ tandem enqueue send-receipt '{"orderId":2}' --tasks ./tasks.ts`,
     )
     .action(async (name: string, json: string, opts: EnqueueCliOptions) => {
       const payload = parsePayload(json);

@@ -45,7 +45,7 @@ Logs go to stderr as JSON (pino); set TANDEM_LOG_LEVEL=debug|info|warn|error.
 The first SIGINT/SIGTERM stops claiming and waits for running tasks; a second exits at once.
 
 Example:
-  $ tandem worker --tasks examples/shop/tasks.ts --queues default=5,payments=5`,
+  $ tandem worker --tasks ./tasks.ts --queues default=10,payments=5`,
     )
     .action(runWorker);
 }
