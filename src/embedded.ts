@@ -195,6 +195,9 @@ async function initdb(
   user: { uid: number; gid: number } | undefined,
   onLog: (l: string) => void,
 ) {
+  // Parents with the default mode: a recursive mkdir would make them 0700 too,
+  // and the server's user (as root: postgres) could not reach the cluster.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (user) await chown(dataDir, user.uid, user.gid);
   const pwfile = join(tmpdir(), `tandem-pg-pw-${process.pid}-${Date.now()}`);
