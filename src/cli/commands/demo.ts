@@ -14,6 +14,7 @@ interface ShopDemoModule {
     signal: AbortSignal;
     seconds?: number;
     ordersPerSecond?: number;
+    dashboardUrl?: string;
   }): Promise<void>;
 }
 
@@ -55,6 +56,7 @@ Ctrl-C stops it gracefully: no new orders, running tasks finish, PostgreSQL stop
       const db = await openDatabase(opts.databaseUrl);
       try {
         await runShopDemo({
+          // dashboardUrl: the demo prints it first; pass it once the demo serves the dashboard.
           connectionString: db.connectionString,
           signal: shutdown,
           ...(seconds !== undefined && { seconds }),
