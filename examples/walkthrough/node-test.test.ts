@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 
 it('the node:test example passes', async () => {
   const file = fileURLToPath(new URL('./node-test.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', file], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], {
     env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
