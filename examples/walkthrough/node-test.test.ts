@@ -5,10 +5,14 @@ import { expect, it } from 'vitest';
 
 it('the node:test example passes', async () => {
   const file = fileURLToPath(new URL('./node-test.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], {
-    env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=tap', file],
+    {
+      env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
     out += s;
