@@ -5,6 +5,15 @@ export {
   TandemClient,
 } from './client/client.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
+export {
+  type InferInput,
+  type InferOutput,
+  jsonSchemaOf,
+  type PayloadSchema,
+  type SchemaIssue,
+  type ValidationResult,
+  validate,
+} from './schema.js';
 export { createTandem, Tandem, type TandemOptions } from './tandem.js';
 export {
   type AnyTask,

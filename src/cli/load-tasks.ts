@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isPayloadSchema } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { Schedule } from '../worker/cron.js';
 import { CliError, UsageError } from './errors.js';
@@ -20,15 +21,12 @@ const TS_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx'];
 export function isTaskDefinition(value: unknown): value is AnyTask {
   if (typeof value !== 'object' || value === null) return false;
   const t = value as Record<string, unknown>;
-  const schema = t.schema as { safeParse?: unknown } | null | undefined;
   return (
     typeof t.name === 'string' &&
     typeof t.handler === 'function' &&
     typeof t.backoff === 'object' &&
     t.backoff !== null &&
-    typeof schema === 'object' &&
-    schema !== null &&
-    typeof schema.safeParse === 'function'
+    isPayloadSchema(t.schema)
   );
 }
 

@@ -1,5 +1,6 @@
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
+import { formatIssues, validate } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions } from '../types.js';
 import { toJson } from './json.js';
@@ -53,16 +54,12 @@ export function prepareTask(
       );
     }
   }
-  const parsed = task.schema.safeParse(payload);
-  if (!parsed.success) {
-    const zodIssues = parsed.error.issues as { path: PropertyKey[]; message: string }[];
-    const issues = zodIssues.map((i) => ({
-      path: i.path.map(String).join('.') || '(root)',
-      message: i.message,
-    }));
+  const parsed = validate(task.schema, payload);
+  if (!parsed.ok) {
+    const issues = parsed.issues;
     throw new TandemError(
       'INVALID_PAYLOAD',
-      `payload for task ${JSON.stringify(task.name)} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      `payload for task ${JSON.stringify(task.name)} is invalid: ${formatIssues(issues)}`,
       issues,
     );
   }

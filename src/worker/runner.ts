@@ -3,6 +3,7 @@ import { toJson } from '../client/json.js';
 import { taskLockHeld, taskSucceedHeld } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { PermanentError, SnoozeError, TandemError } from '../errors.js';
+import { formatIssues, validate } from '../schema.js';
 import type { AnyTask, TaskContext } from '../task.js';
 import type { Duration, Logger } from '../types.js';
 import type { AttemptAbort } from './abort.js';
@@ -83,11 +84,9 @@ export async function runAttempt(
   abort: AttemptAbort,
   deps: RunnerDeps,
 ): Promise<Outcome> {
-  const parsed = def.schema.safeParse(task.payload);
-  if (!parsed.success) {
-    const issues = (parsed.error.issues as { path: PropertyKey[]; message: string }[])
-      .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+  const parsed = validate(def.schema, task.payload);
+  if (!parsed.ok) {
+    const issues = formatIssues(parsed.issues);
     const err = new TandemError(
       'INVALID_PAYLOAD',
       `stored payload no longer matches the schema of ${task.name}: ${issues}`,
@@ -96,8 +95,8 @@ export async function runAttempt(
   }
   const ctx = new AttemptContext(task, abort, deps);
   try {
-    if (def.transactional) return await runInTransaction(task, def, parsed.data, ctx, deps);
-    const result = await def.handler(parsed.data, ctx as never);
+    if (def.transactional) return await runInTransaction(task, def, parsed.value, ctx, deps);
+    const result = await def.handler(parsed.value, ctx as never);
     return { kind: 'succeeded', resultJson: resultToJson(task, result) };
   } catch (err) {
     return failureOutcome(err, abort);
