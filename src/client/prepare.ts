@@ -12,6 +12,7 @@ import {
   RUN_AT_MAX,
   RUN_AT_MIN,
 } from '../limits.js';
+import { formatIssues, type SchemaIssue, validate } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions } from '../types.js';
 import { toJson, toJsonText } from './json.js';
@@ -44,14 +45,6 @@ function invalid(task: string, msg: string): TandemError {
   return new TandemError('INVALID_OPTIONS', `enqueue(${JSON.stringify(task)}): ${msg}`);
 }
 
-/** Zod-style issues as `{ path, message }`. */
-function issuesOf(error: { issues: { path: PropertyKey[]; message: string }[] }) {
-  return error.issues.map((i) => ({
-    path: i.path.map(String).join('.') || '(root)',
-    message: i.message,
-  }));
-}
-
 /**
  * Validates the payload in the form the handler will receive: the JSON that
  * is stored (`stored`, the parsed text when some part went through toJSON,
@@ -59,15 +52,15 @@ function issuesOf(error: { issues: { path: PropertyKey[]; message: string }[] })
  * (a Date for `z.date()`) is refused here rather than failing every attempt.
  */
 function checkPayload(task: AnyTask, value: unknown, stored: unknown): void {
-  const parsed = task.schema.safeParse(stored);
-  if (parsed.success) return;
-  const issues = issuesOf(parsed.error);
-  const list = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-  const asValue = stored !== value && task.schema.safeParse(value).success;
+  const parsed = validate(task.schema, stored);
+  if (parsed.ok) return;
+  const issues: SchemaIssue[] = parsed.issues;
+  const list = formatIssues(issues);
+  const asValue = stored !== value && validate(task.schema, value).ok;
   throw new TandemError(
     'INVALID_PAYLOAD',
     asValue
-      ? `payload for task ${JSON.stringify(task.name)} is invalid as stored (JSON), which is what the handler receives: ${list} (a Date becomes an ISO string in JSON: use z.coerce.date() or z.iso.datetime())`
+      ? `payload for task ${JSON.stringify(task.name)} is invalid as stored (JSON), which is what the handler receives: ${list} (a Date becomes an ISO string in JSON: accept a string, for example z.coerce.date() or z.iso.datetime() with zod)`
       : `payload for task ${JSON.stringify(task.name)} is invalid: ${list}`,
     issues,
   );

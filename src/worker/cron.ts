@@ -9,6 +9,7 @@ import {
   scheduleLock,
 } from '../db/queries/schedules.js';
 import { TandemError } from '../errors.js';
+import { formatIssues, validate } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions, Logger } from '../types.js';
 
@@ -77,9 +78,11 @@ export class CronScheduler {
         throw fail(
           `unknown task ${JSON.stringify(taskName)}; register it in createTandem({ tasks })`,
         );
-      const parsed = def.schema.safeParse(s.payload ?? {});
-      if (!parsed.success)
-        throw fail(`payload does not match the schema of ${def.name}: ${parsed.error.message}`);
+      const parsed = validate(def.schema, s.payload ?? {});
+      if (!parsed.ok)
+        throw fail(
+          `payload does not match the schema of ${def.name}: ${formatIssues(parsed.issues)}`,
+        );
       return { schedule: s, cron };
     });
   }

@@ -4,6 +4,7 @@ import { taskLockHeld, taskSucceedHeld } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { PermanentError, SnoozeError, TandemError } from '../errors.js';
 import { describeMs, MAX_DELAY_MS } from '../limits.js';
+import { formatIssues, validate } from '../schema.js';
 import type { AnyTask, TaskContext } from '../task.js';
 import type { Duration, Logger } from '../types.js';
 import type { AttemptAbort } from './abort.js';
@@ -84,11 +85,9 @@ export async function runAttempt(
   abort: AttemptAbort,
   deps: RunnerDeps,
 ): Promise<Outcome> {
-  const parsed = def.schema.safeParse(task.payload);
-  if (!parsed.success) {
-    const issues = (parsed.error.issues as { path: PropertyKey[]; message: string }[])
-      .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+  const parsed = validate(def.schema, task.payload);
+  if (!parsed.ok) {
+    const issues = formatIssues(parsed.issues);
     const err = new TandemError(
       'INVALID_PAYLOAD',
       `stored payload no longer matches the schema of ${task.name}: ${issues}`,
@@ -98,8 +97,8 @@ export async function runAttempt(
   const ctx = new AttemptContext(task, abort, deps);
   let result: unknown;
   try {
-    if (def.transactional) return await runInTransaction(task, def, parsed.data, ctx, deps);
-    result = await def.handler(parsed.data, ctx as never);
+    if (def.transactional) return await runInTransaction(task, def, parsed.value, ctx, deps);
+    result = await def.handler(parsed.value, ctx as never);
   } catch (err) {
     return failureOutcome(err, abort);
   }

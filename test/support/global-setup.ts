@@ -44,6 +44,8 @@ export default async function setup(project: TestProject) {
   await tandem.migrate();
   await tandem.close();
   project.provide('adminUrl', adminUrl);
+  // For the examples' tests, which use createTestDatabase() as users do.
+  process.env.TANDEM_TEST_DATABASE_URL = adminUrl;
   project.provide('templateDb', templateDb);
 
   return async () => {

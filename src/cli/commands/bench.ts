@@ -9,9 +9,9 @@ import { CliError } from '../errors.js';
 /** The package root: three levels up from src/cli/commands (or dist/cli/commands). */
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-export function register(program: Command): void {
+export function register(program: Command, hidden = false): void {
   program
-    .command('bench')
+    .command('bench', { hidden })
     .description(
       'run the benchmarks (bench/run.ts) against graphile-worker and pg-boss; arguments pass through',
     )

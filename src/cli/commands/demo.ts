@@ -14,6 +14,7 @@ interface ShopDemoModule {
     signal: AbortSignal;
     seconds?: number;
     ordersPerSecond?: number;
+    dashboardUrl?: string;
   }): Promise<void>;
 }
 
@@ -24,9 +25,9 @@ interface DemoCliOptions extends DatabaseOptions {
   rate?: number;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, hidden = false): void {
   program
-    .command('demo')
+    .command('demo', { hidden })
     .description(
       'run the example shop: orders with transactional tasks, a worker, live progress (what npm start runs)',
     )
@@ -55,6 +56,7 @@ Ctrl-C stops it gracefully: no new orders, running tasks finish, PostgreSQL stop
       const db = await openDatabase(opts.databaseUrl);
       try {
         await runShopDemo({
+          // dashboardUrl: the demo prints it first; pass it once the demo serves the dashboard.
           connectionString: db.connectionString,
           signal: shutdown,
           ...(seconds !== undefined && { seconds }),

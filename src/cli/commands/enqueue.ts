@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { EnqueueOptions, EnqueueResult, TaskState } from '../../types.js';
 import { UsageError } from '../errors.js';
-import { loadTasks } from '../load-tasks.js';
+import { loadTaskModule } from '../load-tasks.js';
 import {
   type DatabaseOptions,
   databaseUrlOption,
@@ -55,8 +55,8 @@ export function register(program: Command): void {
       'after',
       `
 Examples:
-  $ tandem enqueue send-receipt '{"orderId":1,"customer":"ada"}' --key receipt:1 --delay 30s
-  $ tandem enqueue send-receipt '{"orderId":2,"customer":"bob"}' --tasks examples/shop/tasks.ts`,
+  $ tandem enqueue send-receipt '{"orderId":1}' --key receipt:1 --delay 30s
+  $ tandem enqueue send-receipt '{"orderId":2}' --tasks ./tasks.ts`,
     )
     .action(async (name: string, json: string, opts: EnqueueCliOptions) => {
       const payload = parsePayload(json);
@@ -66,7 +66,7 @@ Examples:
       if (opts.delay !== undefined) options.delay = opts.delay;
       if (opts.priority !== undefined) options.priority = opts.priority;
       if (opts.maxAttempts !== undefined) options.maxAttempts = opts.maxAttempts;
-      const tasks = opts.tasks ? await loadTasks(opts.tasks) : [];
+      const tasks = opts.tasks ? (await loadTaskModule(opts.tasks)).tasks : [];
       if (opts.tasks && !tasks.some((t) => t.name === name)) {
         throw new UsageError(
           `unknown task ${JSON.stringify(name)}: ${opts.tasks} exports ${tasks.map((t) => t.name).join(', ')}`,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openDatabase } from '../database.js';
 import { UsageError } from '../errors.js';
-import { loadTasks } from '../load-tasks.js';
+import { loadTaskModule } from '../load-tasks.js';
 import { type DatabaseOptions, databaseUrlOption, parseInteger } from '../options.js';
 import { trapShutdown, untilAborted } from '../signals.js';
 
@@ -63,7 +63,7 @@ Examples:
     )
     .action(async (opts: ServeCliOptions) => {
       const token = readToken(opts.tokenFile);
-      const tasks = opts.tasks ? await loadTasks(opts.tasks) : [];
+      const tasks = opts.tasks ? (await loadTaskModule(opts.tasks)).tasks : [];
       const shutdown = trapShutdown('stopping the server');
       const { createTandem } = await import('../../tandem.js');
       const db = await openDatabase(opts.databaseUrl);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AnyTask } from '../../task.js';
 import { openDatabase } from '../database.js';
-import { loadSchedules, loadTasks } from '../load-tasks.js';
+import { loadTaskModule } from '../load-tasks.js';
 import { type DatabaseOptions, databaseUrlOption, parseDuration, parseQueues } from '../options.js';
 import { trapShutdown, untilAborted } from '../signals.js';
 
@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('run the tasks of a module until SIGINT/SIGTERM, then shut down gracefully')
     .requiredOption(
       '--tasks <module>',
-      'module exporting your defineTask(...) definitions (.ts or .js, relative to the working directory)',
+      'module exporting your defineTask(...) definitions and optionally `schedules` (.js, or .ts with tsx installed; relative to the working directory)',
     )
     .option(
       '--queues <spec>',
@@ -41,18 +41,19 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
+The module only defines tasks: the worker connects to the database (--database-url,
+DATABASE_URL, else embedded PostgreSQL), migrates it, and runs the module's tasks.
 Logs go to stderr as JSON (pino); set TANDEM_LOG_LEVEL=debug|info|warn|error.
 The first SIGINT/SIGTERM stops claiming and waits for running tasks; a second exits at once.
 
 Example:
-  $ tandem worker --tasks examples/shop/tasks.ts --queues default=5,payments=5`,
+  $ tandem worker --tasks ./tasks.ts --queues default=10,payments=5`,
     )
     .action(runWorker);
 }
 
 async function runWorker(opts: WorkerCliOptions): Promise<void> {
-  const tasks = await loadTasks(opts.tasks);
-  const schedules = await loadSchedules(opts.tasks);
+  const { tasks, schedules } = await loadTaskModule(opts.tasks);
   if (opts.queues) warnAboutQueues(tasks, opts.queues);
   const shutdown = trapShutdown('stopping the worker: running tasks finish or are released');
   const { createTandem } = await import('../../tandem.js');
