@@ -89,6 +89,7 @@ export class InlineWorker {
     const { ids, rest } = toSettleParams(settle);
     const names = [...this.client.taskDefinitions.keys()];
     const token = this.nextToken();
+    // Every claim scans from the head of the index (no claim bounds here).
     const rows = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
       this.id,
       ids,
@@ -97,9 +98,15 @@ export class InlineWorker {
       names,
       ...rest,
       token,
+      queues.map(() => true),
+      [],
+      [],
+      [],
+      [],
     ]);
-    for (const r of rows) r.token = token;
-    return rows;
+    const tasks = rows.filter((r) => r.id !== null);
+    for (const r of tasks) r.token = token;
+    return tasks;
   }
 
   /** Runs one claimed attempt, as this worker, with the task's timeout. */

@@ -121,6 +121,8 @@ export async function runTask<T extends AnyTask>(
     timeout_ms: timeoutMs,
     metadata: prepared.metadataJson === null ? null : JSON.parse(prepared.metadataJson),
     token: '0',
+    priority: prepared.priority,
+    run_key: '',
   };
   const deps = { db: noDatabase(task.name), workerId: 'runTask', logger: options.logger ?? silent };
   const limits = options.signal ? { signal: options.signal } : {};

@@ -16,6 +16,9 @@ export interface ClaimedTask {
   metadata: Record<string, unknown> | null;
   /** The worker's token for this claim; outcomes are written only where it still matches. */
   token: string;
+  priority: number;
+  /** run_at as PostgreSQL prints it, for the claim bounds. */
+  run_key: string;
   /** Milliseconds from run_at to this claim (the stats' lag). */
   lag_ms?: number;
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { taskSettleAndClaim, taskSettleOne } from '../db/queries/tasks.js';
 import type { Logger } from '../types.js';
+import type { RoundSnapshot } from './claim-bounds.js';
 import { type ClaimedTask, type SettleRow, toSettleParams, unstorableRow } from './outcome.js';
 
 /** What one round trip settles and asks for. */
@@ -9,6 +10,19 @@ export interface Round {
   /** Queues to claim from, and how many of each. */
   names: string[];
   counts: number[];
+  /** Per queue: scan from the head of the claim index (see claim-bounds.ts). */
+  discover: boolean[];
+  /** Bounded scans of the other queues: parallel arrays. */
+  boundQueues: string[];
+  boundPriorities: number[];
+  boundRunAts: string[];
+  boundIds: string[];
+}
+
+/** What a round trip brought back. */
+export interface RoundResult {
+  claimed: ClaimedTask[];
+  snapshot: RoundSnapshot;
 }
 
 /** SQLSTATE classes of errors a single bad row can cause: data exceptions, integrity, limits. */
@@ -63,7 +77,7 @@ export async function runRound(
   taskNames: string[],
   round: Round,
   logger: Logger,
-): Promise<ClaimedTask[]> {
+): Promise<RoundResult> {
   try {
     return await settleAndClaim(conn, owner, token, taskNames, round.settle, round);
   } catch (err) {
@@ -84,16 +98,35 @@ async function settleAndClaim(
   taskNames: string[],
   settle: SettleRow[],
   round: Round,
-): Promise<ClaimedTask[]> {
+): Promise<RoundResult> {
   const { ids, rest } = toSettleParams(settle);
-  const values = [owner, ids, round.names, round.counts, taskNames, ...rest, token];
+  const values = [
+    owner,
+    ids,
+    round.names,
+    round.counts,
+    taskNames,
+    ...rest,
+    token,
+    round.discover,
+    round.boundQueues,
+    round.boundPriorities,
+    round.boundRunAts,
+    round.boundIds,
+  ];
   const { rows } = await conn.query({
     name: 'tandem_settle_and_claim',
     text: taskSettleAndClaim,
     values,
   });
+  // One row (the last) carries the statement's snapshot, not a task.
+  const at = rows.findIndex((r) => r.id === null);
+  const meta = rows.splice(at, 1)[0] as { xmin: string; xmax: string; xip: string[] };
   for (const t of rows) t.token = token;
-  return rows as ClaimedTask[];
+  return {
+    claimed: rows as ClaimedTask[],
+    snapshot: { xmin: BigInt(meta.xmin), xmax: BigInt(meta.xmax), xip: meta.xip.map(BigInt) },
+  };
 }
 
 const settleOneParams = (owner: string, r: SettleRow) => [

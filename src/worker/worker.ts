@@ -5,6 +5,7 @@ import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { Duration, Logger } from '../types.js';
 import { AttemptAbort, TaskAbortError } from './abort.js';
+import { ClaimBounds } from './claim-bounds.js';
 import { ControlConnection } from './control-connection.js';
 import { CronScheduler, type Schedule } from './cron.js';
 import { Leader } from './leader.js';
@@ -15,7 +16,7 @@ import { reconcile } from './reconcile.js';
 import { Registry } from './registry.js';
 import { Rescuer } from './rescuer.js';
 import { Rollup } from './rollup.js';
-import { RecentOutcomes, type Round, runRound } from './round-trip.js';
+import { RecentOutcomes, type Round, type RoundResult, runRound } from './round-trip.js';
 import { runAttempt } from './runner.js';
 import { trapUnhandledRejections } from './unhandled.js';
 
@@ -50,6 +51,15 @@ export interface WorkerOptions {
    */
   trapUnhandledRejections?: boolean;
   logger?: Logger;
+}
+
+/** What a round asked of one queue. */
+interface Asked {
+  q: QueueState;
+  n: number;
+  wakes: number;
+  /** Scanned from the head of the claim index. */
+  discovered: boolean;
 }
 
 /** One running attempt. */
@@ -97,6 +107,7 @@ export class Worker {
   private readonly slots = new Map<string, Slot>();
   private outcomes: SettleRow[] = [];
   private readonly recent = new RecentOutcomes();
+  private readonly bounds: ClaimBounds;
   private readonly taskNames: string[];
   private readonly pollMs: number;
   private readonly shutdownMs: number;
@@ -143,6 +154,10 @@ export class Worker {
       }
       this.queues.set(name, newQueue(name, concurrency));
     }
+    const known = new Map<string, number[]>();
+    for (const d of defs)
+      known.set(d.queue, [...new Set([...(known.get(d.queue) ?? []), d.priority])]);
+    this.bounds = new ClaimBounds(known);
     this.pollMs = toMs(options.pollInterval ?? '1s', 'pollInterval');
     this.shutdownMs = toMs(options.shutdownTimeout ?? '30s', 'shutdownTimeout');
     this.maxPrefetch = options.maxPrefetch ?? 1000;
@@ -252,7 +267,7 @@ export class Worker {
   private async connected(conn: pg.ClientBase): Promise<void> {
     // Claims and outcomes go over this connection without waiting for the
     // WAL flush (see docs/design.md, "Durability of the claim path").
-    await conn.query('set synchronous_commit = off');
+    await conn.query(`set synchronous_commit = off; set timezone = 'UTC'`);
     const { rows } = await conn.query<{ ms: string }>(
       `select setting::int * 3 + 500 as ms from pg_settings where name = 'wal_writer_delay'`,
     );
@@ -411,11 +426,16 @@ export class Worker {
     if (this.firstRound === null) this.firstRound = done;
   }
 
-  private nextRound(): (Round & { asked: { q: QueueState; n: number; wakes: number }[] }) | null {
+  private nextRound(): (Round & { asked: Asked[] }) | null {
     const settle = this.outcomes;
     const names: string[] = [];
     const counts: number[] = [];
-    const asked: { q: QueueState; n: number; wakes: number }[] = [];
+    const asked: Asked[] = [];
+    const discover: boolean[] = [];
+    const boundQueues: string[] = [];
+    const boundPriorities: number[] = [];
+    const boundRunAts: string[] = [];
+    const boundIds: string[] = [];
     if (this.state === 'running') {
       for (const q of this.queues.values()) {
         if (q.exhausted || q.paused) continue;
@@ -426,19 +446,39 @@ export class Worker {
         if (settle.length === 0 && q.buffer.length > pre / 2) continue;
         names.push(q.name);
         counts.push(want);
-        asked.push({ q, n: want, wakes: q.wakes });
+        const d = this.bounds.discovers(q.name);
+        discover.push(d);
+        asked.push({ q, n: want, wakes: q.wakes, discovered: d });
+        if (d) continue;
+        for (const b of this.bounds.bounds(q.name)) {
+          boundQueues.push(q.name);
+          boundPriorities.push(b.priority);
+          boundRunAts.push(b.runAt);
+          boundIds.push(b.id);
+        }
       }
     }
     if (settle.length === 0 && names.length === 0) return null;
     this.outcomes = [];
-    return { settle, names, counts, asked };
+    return {
+      settle,
+      names,
+      counts,
+      asked,
+      discover,
+      boundQueues,
+      boundPriorities,
+      boundRunAts,
+      boundIds,
+    };
   }
 
   private async roundTrip(round: NonNullable<ReturnType<Worker['nextRound']>>): Promise<void> {
-    let claimed: ClaimedTask[];
+    let result: RoundResult;
     const token = String(++this.claimToken);
+    const began = performance.now();
     try {
-      claimed = await this.control.withClient((c) =>
+      result = await this.control.withClient((c) =>
         runRound(c, this.id, token, this.taskNames, round, this.logger),
       );
       if (this.dbFailures > 0) this.logger.info('database reachable again');
@@ -459,9 +499,23 @@ export class Worker {
       this.wakeBackoff = null;
       return;
     }
+    const tookMs = performance.now() - began;
+    const { claimed, snapshot } = result;
     this.recent.add(round.settle);
     this.stats.claimed += claimed.length;
     const got = new Map<string, number>();
+    const byQueue = new Map<string, ClaimedTask[]>();
+    for (const t of claimed) {
+      const list = byQueue.get(t.queue);
+      if (list) list.push(t);
+      else byQueue.set(t.queue, [t]);
+    }
+    this.bounds.snapshotSeen(snapshot);
+    for (const a of round.asked) {
+      const mine = byQueue.get(a.q.name) ?? [];
+      const keys = mine.map((t) => ({ priority: t.priority, runAt: t.run_key, id: t.id }));
+      this.bounds.observe(a.q.name, keys, mine.length < a.n, a.discovered, tookMs);
+    }
     for (const t of claimed) {
       const q = this.queues.get(t.queue)!;
       if (this.state !== 'running' || q.paused) {

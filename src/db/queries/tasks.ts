@@ -44,14 +44,27 @@ const appendError = (error: string) => `
  * attempts (parallel arrays $2, $6…$11: id, claim token, state, result JSON,
  * delay, error JSON, undo) and claim up to $4[i] runnable tasks from each
  * queue $3[i] for owner $1 under claim token $12, only of task names in $5 (a
- * worker leaves names it has no handler for to workers that do). Settling is
- * guarded: only rows still running under this owner and claim token change,
- * so a worker that was declared dead, or a second copy of an attempt, can
- * never overwrite what happened after. Claiming skips locked rows and paused
- * queues, and claims nothing for an owner that is no longer registered (it
- * was declared dead); lowest priority value first, then run_at, then id.
- * Both updates find their rows through `id = any(array)`: a join against the
- * CTE would let the planner hash-join a sequential scan of the whole table.
+ * worker leaves names it has no handler for to workers that do).
+ *
+ * Settling is guarded: only rows still running under this owner and claim
+ * token change, so a worker that was declared dead, or a second copy of an
+ * attempt, can never overwrite what happened after.
+ *
+ * Claiming: a queue with $13[i] set is scanned from the head of the claim
+ * index (discovery); the others with one scan per (queue $14[j], priority
+ * $15[j]) starting past the key ($16[j], $17[j]) of the rows this worker
+ * already claimed there (see src/worker/claim-bounds.ts): an index range
+ * that never reads the dead entries earlier claims left behind, and ends at
+ * the first task not yet due. The best $4[i] rows of each queue are claimed,
+ * lowest priority value first, then run_at, then id. Locked rows are
+ * skipped; paused queues give nothing; an owner no longer registered (it
+ * was declared dead) claims nothing. Both updates find their rows through
+ * `id = any(array)`: a join against the CTE would let the planner hash-join
+ * a sequential scan of the whole table.
+ *
+ * The last row returned has a null id and carries the statement's snapshot
+ * (xmin, xmax, transactions in progress), which decides when a claim bound
+ * may move.
  */
 export const taskSettleAndClaim = `
 with settled as (
@@ -74,34 +87,70 @@ with settled as (
     and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
   returning t.id
 ),
-claimable as (
-  select c.id
-    from unnest($3::text[], $4::integer[]) as q(queue, n)
-    cross join lateral (
-      select id from tandem.tasks
-       where queue = q.queue and state in ('queued', 'retrying') and run_at <= now()
-         and name = any($5::text[])
-       order by priority, run_at, id
-       limit q.n
-       for update skip locked
-    ) c
+asked as (
+  select q.queue, q.n, q.discover
+    from unnest($3::text[], $4::integer[], $13::boolean[]) as q(queue, n, discover)
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
      and exists (select 1 from tandem.workers w where w.id = $1)
+),
+candidates as (
+  select a.queue, c.id, c.priority, c.run_at
+    from asked a
+   cross join lateral (
+     select id, priority, run_at from tandem.tasks
+      where queue = a.queue and state in ('queued', 'retrying') and run_at <= now()
+        and name = any($5::text[])
+      order by priority, run_at, id
+      limit a.n
+      for update skip locked
+   ) c
+   where a.discover
+  union all
+  select a.queue, c.id, c.priority, c.run_at
+    from unnest($14::text[], $15::integer[], $16::text[], $17::bigint[])
+           as b(queue, priority, after_run_at, after_id)
+    join asked a on a.queue = b.queue and not a.discover
+   cross join lateral (
+     select id, priority, run_at from tandem.tasks
+      where queue = b.queue and state in ('queued', 'retrying') and priority = b.priority
+        and (run_at, id) > (b.after_run_at::timestamptz, b.after_id) and run_at <= now()
+        and name = any($5::text[])
+      order by run_at, id
+      limit a.n
+      for update skip locked
+   ) c
+),
+chosen as (
+  select r.id from (
+    select c.id, c.queue, row_number() over (partition by c.queue order by c.priority, c.run_at, c.id) as rn
+      from candidates c
+  ) r
+  join asked a on a.queue = r.queue
+  where r.rn <= a.n
 ),
 claimed as (
   update tandem.tasks t
      set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1,
          claim_token = $12
-   where t.id = any(array(select id from claimable))
+   where t.id = any(array(select id from chosen))
   returning t.id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
             t.timeout_ms, t.metadata, t.priority, t.run_at
 )
 -- RETURNING has no order: hand tasks over in claim order.
-select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
-       date_part('epoch', now() - run_at) * 1000 as lag_ms
-  from claimed
- order by priority, run_at, id`;
+select * from (
+  select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
+         priority, run_at::text as run_key,
+         date_part('epoch', now() - run_at) * 1000 as lag_ms,
+         null::text as xmin, null::text as xmax, null::text[] as xip
+    from claimed
+   order by priority, run_at, id
+) tasks
+union all
+select null, null, null, null, null, null, null, null, null, null, null, null,
+       pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text,
+       array(select x::text from pg_snapshot_xip(s) as x)
+  from pg_current_snapshot() as s`;
 
 /**
  * The settle half of taskSettleAndClaim alone, for one row at a time: when

@@ -9,7 +9,7 @@ update tandem.tasks
    set state = 'running', attempt = $3, started_at = now(), owner = $2, claim_token = $4
  where id = $1 and state in ('queued', 'retrying')
 returning id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
-          claim_token::text as token`;
+          claim_token::text as token, priority, run_at::text as run_key`;
 
 /** The tasks of one name (and key), newest first, through the caller's executor. */
 export const taskFindForExpect = `

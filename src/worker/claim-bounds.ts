@@ -1,0 +1,205 @@
+/**
+ * Where each claim starts, so that claims stay cheap when vacuum cannot
+ * keep up.
+ *
+ * Every claimed row leaves a dead entry at the head of the claim index.
+ * Vacuum removes them, unless something pins the xmin horizon: a long
+ * transaction, a forgotten `psql` session, a REPEATABLE READ report. Then
+ * each claim that starts from the head of the index steps over every task
+ * claimed since, and the claim rate collapses. So the worker remembers, per
+ * queue and priority, the key `(run_at, id)` of the last row it claimed and
+ * starts the next scan just past it (a keyset bound: an index condition, so
+ * the dead head is never read, and with `priority = p` the `run_at <= now()`
+ * condition ends the scan at the first task not yet due).
+ *
+ * A bound must never pass a row that is still to become claimable. New
+ * tasks get `run_at = now()`, the start of the enqueuing transaction, so a
+ * row can appear behind a bound only if its transaction was already
+ * running when rows after it were claimed. Each round records its last key
+ * as a checkpoint, with the transactions in progress in the round's
+ * snapshot. A checkpoint is safe once a later round's snapshot shows each of
+ * them finished (so their rows were visible to a round that still scanned
+ * from before the checkpoint, and it claimed them), or running for longer
+ * than LAG_MAX_MS: a transaction open that long (the idle session pinning
+ * the horizon, a migration) must not hold every bound back, and a task it
+ * commits behind a bound waits for discovery. Discovery rounds scan from
+ * the head of the index, every DISCOVER_MS or less often when they are slow
+ * (at most ~5 % of the time); they also find tasks given back with their
+ * old `run_at`, an explicit `runAt` in the past, and priorities this worker
+ * has not seen.
+ */
+
+/** A key in claim order within one queue and priority: `(run_at, id)`. */
+export interface ClaimKey {
+  /** run_at as PostgreSQL prints it (microseconds; the session's time zone is UTC). */
+  runAt: string;
+  id: bigint;
+}
+
+/** What a round claimed of one queue, as the bounds need it. */
+export interface ClaimedKey {
+  priority: number;
+  runAt: string;
+  id: string;
+}
+
+/** One bounded scan for the claim statement: a priority and where to start. */
+export interface BoundRow {
+  priority: number;
+  runAt: string;
+  id: string;
+}
+
+/** The snapshot of a round: xmin, xmax and the transactions in progress. */
+export interface RoundSnapshot {
+  xmin: bigint;
+  xmax: bigint;
+  xip: bigint[];
+}
+
+const LAG_MAX_MS = 1_000;
+const DISCOVER_MS = 2_000;
+/** Discovery may take this share of the time at most. */
+const DISCOVER_SHARE = 20;
+const MAX_PRIORITIES = 16;
+const FROM_START: ClaimKey = { runAt: '-infinity', id: 0n };
+
+interface Checkpoint {
+  key: ClaimKey;
+  /** Transactions in progress when it was claimed: rows behind it can only be theirs. */
+  xip: bigint[];
+}
+
+interface PriorityState {
+  bound: ClaimKey;
+  checkpoints: Checkpoint[];
+  lastClaimAt: number;
+}
+
+interface QueueBounds {
+  priorities: Map<number, PriorityState>;
+  nextDiscoveryAt: number;
+}
+
+function compareKeys(a: ClaimKey, b: ClaimKey): number {
+  if (a.runAt === '-infinity' || b.runAt === '-infinity')
+    return a.runAt === b.runAt ? Number(a.id - b.id) : a.runAt === '-infinity' ? -1 : 1;
+  if (a.runAt !== b.runAt) return a.runAt < b.runAt ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+const maxKey = (a: ClaimKey, b: ClaimKey) => (compareKeys(a, b) >= 0 ? a : b);
+const minKey = (a: ClaimKey, b: ClaimKey) => (compareKeys(a, b) <= 0 ? a : b);
+
+export class ClaimBounds {
+  private readonly queues = new Map<string, QueueBounds>();
+  /** When each transaction in progress was first seen running. */
+  private readonly firstSeen = new Map<bigint, number>();
+  private snapshot: RoundSnapshot = { xmin: 0n, xmax: 0n, xip: [] };
+  private inProgress = new Set<bigint>();
+  private seenAt = 0;
+
+  /** @param known queue → priorities of the task definitions it holds (scanned from the start). */
+  constructor(known: ReadonlyMap<string, readonly number[]>) {
+    for (const [queue, prios] of known) {
+      const q = this.queue(queue);
+      for (const p of prios) this.priority(q, p, 0);
+    }
+  }
+
+  private queue(name: string): QueueBounds {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = { priorities: new Map(), nextDiscoveryAt: 0 };
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  private priority(q: QueueBounds, p: number, now: number): PriorityState {
+    let s = q.priorities.get(p);
+    if (!s) {
+      s = { bound: FROM_START, checkpoints: [], lastClaimAt: now };
+      q.priorities.set(p, s);
+      if (q.priorities.size > MAX_PRIORITIES) {
+        // Forget the priority claimed from least recently; discovery finds it again.
+        let oldest: number | null = null;
+        for (const [k, v] of q.priorities)
+          if (k !== p && (oldest === null || v.lastClaimAt < q.priorities.get(oldest)!.lastClaimAt))
+            oldest = k;
+        if (oldest !== null) q.priorities.delete(oldest);
+      }
+    }
+    return s;
+  }
+
+  /** Whether the next round of `queue` scans from the head of the index. */
+  discovers(queue: string, now = performance.now()): boolean {
+    return now >= this.queue(queue).nextDiscoveryAt;
+  }
+
+  /** The bounded scans of `queue` for the next round. */
+  bounds(queue: string): BoundRow[] {
+    const out: BoundRow[] = [];
+    for (const [priority, s] of this.queue(queue).priorities)
+      out.push({ priority, runAt: s.bound.runAt, id: String(s.bound.id) });
+    return out;
+  }
+
+  /** Records a round's snapshot; call once per round, before `observe`. */
+  snapshotSeen(snapshot: RoundSnapshot, now = performance.now()): void {
+    this.snapshot = snapshot;
+    this.seenAt = now;
+    this.inProgress = new Set(snapshot.xip);
+    for (const x of snapshot.xip) if (!this.firstSeen.has(x)) this.firstSeen.set(x, now);
+    for (const x of this.firstSeen.keys()) if (!this.inProgress.has(x)) this.firstSeen.delete(x);
+  }
+
+  /** Whether a transaction of a checkpoint is finished, or open too long to wait for. */
+  private settled(x: bigint): boolean {
+    const s = this.snapshot;
+    if (x < s.xmin || (x < s.xmax && !this.inProgress.has(x))) return true;
+    const first = this.firstSeen.get(x);
+    return first !== undefined && this.seenAt - first >= LAG_MAX_MS;
+  }
+
+  /**
+   * Learns from one round of `queue`: what it claimed (in claim order),
+   * whether it found fewer rows than it asked for, and (through
+   * `snapshotSeen`) its snapshot.
+   */
+  observe(
+    queue: string,
+    claimed: readonly ClaimedKey[],
+    exhausted: boolean,
+    discovered: boolean,
+    durationMs: number,
+    now = performance.now(),
+  ): void {
+    const q = this.queue(queue);
+    if (discovered) q.nextDiscoveryAt = now + Math.max(DISCOVER_MS, durationMs * DISCOVER_SHARE);
+    const last = new Map<number, ClaimKey>();
+    for (const c of claimed) last.set(c.priority, { runAt: c.runAt, id: BigInt(c.id) });
+    for (const p of last.keys()) this.priority(q, p, now).lastClaimAt = now;
+    for (const [p, s] of q.priorities) {
+      const k = last.get(p);
+      if (k) s.checkpoints.push({ key: k, xip: this.snapshot.xip });
+      // The newest checkpoint this round proves safe.
+      let safe: Checkpoint | null = null;
+      let keepFrom = 0;
+      for (let i = 0; i < s.checkpoints.length; i++) {
+        const c = s.checkpoints[i]!;
+        if (c.xip.every((x) => this.settled(x))) {
+          safe = c;
+          keepFrom = i + 1;
+        }
+      }
+      s.checkpoints.splice(0, keepFrom);
+      if (!safe) continue;
+      // Every visible row up to the last one claimed here was claimed; past
+      // it only when the round found no more.
+      const to = exhausted ? safe.key : k ? minKey(safe.key, k) : null;
+      if (to) s.bound = maxKey(s.bound, to);
+    }
+  }
+}
