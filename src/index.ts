@@ -18,7 +18,7 @@ export type { QueueDepth, Stats, StatsOptions, StatsPoint, StatsSeries } from '.
 export type { TaskFilter } from './client/task-filter.js';
 export type { WaitOptions } from './client/wait-for.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
-export type { ServerOptions, TandemServer } from './http/server.js';
+export type { ServerOptions, TandemServer } from './http/options.js';
 export {
   type InferInput,
   type InferOutput,

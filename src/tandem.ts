@@ -1,5 +1,5 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
-import type { ServerOptions, TandemServer } from './http/server.js';
+import type { ServerOptions, TandemServer } from './http/options.js';
 import type { Schedule } from './worker/cron.js';
 import type { RetentionOptions } from './worker/pruner.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';

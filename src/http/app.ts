@@ -2,8 +2,8 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { TandemClient } from '../client/client.js';
 import { TandemError } from '../errors.js';
-import type { Worker } from '../worker/worker.js';
 import { ApiError, errorHandler, notFound, validationHook } from './errors.js';
+import type { AppOptions } from './options.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -15,28 +15,7 @@ import { taskRoutes } from './routes/tasks.js';
 import type { Api } from './routes/types.js';
 import { type ApiEnv, authenticate, checkHost, guardMutations } from './security.js';
 
-export interface AppOptions {
-  /** Where the app is mounted, e.g. `'/admin/tandem'`. Every route lives under it. Default `''`. */
-  basePath?: string;
-  /**
-   * Bearer token required on every route but /healthz. Default: the
-   * `TANDEM_API_TOKEN` environment variable; without either, no token is needed.
-   * Recorded in operator actions as the actor `token`.
-   */
-  token?: string;
-  /** Several tokens, by the label that operator actions record as the actor. */
-  tokens?: Record<string, string>;
-  /** Refuse every mutation with 403. */
-  readOnly?: boolean;
-  /** Largest request body in bytes; larger is 413. Default 1 MiB. */
-  bodyLimit?: number;
-  /** Serve the fleet's metrics on /metrics (default true). */
-  fleetMetrics?: boolean;
-  /** This process's worker: its per-process counters and histograms join /metrics. */
-  worker?: Worker;
-  /** Refuse requests whose Host header is not one of these names (DNS rebinding guard). */
-  allowedHosts?: readonly string[];
-}
+export type { AppOptions } from './options.js';
 
 const TOKEN_RE = /^[\x21-\x7e]{16,4096}$/;
 

@@ -2,28 +2,11 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { TandemClient } from '../client/client.js';
 import { TandemError } from '../errors.js';
-import { type AppOptions, createApp } from './app.js';
+import { createApp } from './app.js';
+import type { ServerOptions, TandemServer } from './options.js';
 import { isLoopback, LOOPBACK_NAMES } from './security.js';
 
-export interface ServerOptions extends Omit<AppOptions, 'basePath'> {
-  /** Address to listen on. Default `127.0.0.1`. */
-  host?: string;
-  /** Port. Default 8080; 0 picks a free one (see `url`). */
-  port?: number;
-  /** Listen on a non-loopback address without a token. Anyone who reaches it can read payloads and retry or delete tasks. */
-  insecure?: boolean;
-  /** Mount the API under this path. */
-  basePath?: string;
-}
-
-/** A running API server. */
-export interface TandemServer {
-  /** e.g. `http://127.0.0.1:8080` */
-  url: string;
-  port: number;
-  /** Stops accepting connections and waits for open requests. */
-  close(): Promise<void>;
-}
+export type { ServerOptions, TandemServer } from './options.js';
 
 /**
  * Starts the HTTP API on Node. Listens on 127.0.0.1 unless told otherwise,

@@ -36,6 +36,8 @@ export class ControlConnection {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
+  /** The last statement sequence queued by withClient. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly open: () => Promise<DedicatedConnection>,
@@ -120,10 +122,18 @@ export class ControlConnection {
     }, delay);
   }
 
-  /** Runs `fn` with the live connection (it holds the session's locks). */
-  async withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    if (!this.client) throw new Error('control connection is down');
-    return fn(this.client);
+  /**
+   * Runs `fn` with the live connection (it holds the session's locks), after
+   * whatever else is running on it: one user at a time, so statements never
+   * queue up inside the driver.
+   */
+  withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => {
+      if (!this.client) throw new Error('control connection is down');
+      return fn(this.client);
+    });
+    this.tail = run.catch(() => {});
+    return run;
   }
 
   /** Closes the connection; gives up waiting for a clean close after `waitMs`. */
