@@ -23,6 +23,8 @@ export interface TxResult {
   baselines: number[];
   baselineTxPerSecond: number | null;
   ratioToBaseline: number | null;
+  /** Why the system has no figure (it cannot enqueue in a PostgreSQL transaction). */
+  notSupported?: string;
   error?: string;
 }
 
@@ -86,9 +88,9 @@ async function txLoop(
 export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise<TxResult[]> {
   const results: TxResult[] = [];
   for (const name of options.systems) {
-    const system = await loadSystem(name);
     const label = SYSTEM_LABELS[name];
     try {
+      const system = await loadSystem(name);
       await inFreshDatabase(dbs, `tx_${name}`, async (url) => {
         await system.install(url);
         await withClient(url, (c) =>
@@ -98,11 +100,26 @@ export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise
         );
         const producer: Producer = await system.producer(url);
         try {
+          const enqueueInTx = producer.enqueueInTx?.bind(producer);
+          if (!enqueueInTx) {
+            progress(`tx ${label}: cannot enqueue in a PostgreSQL transaction; skipped`);
+            for (const connections of options.txConnections) {
+              results.push({
+                system: name,
+                label,
+                connections,
+                txPerSecond: null,
+                baselines: [],
+                baselineTxPerSecond: null,
+                ratioToBaseline: null,
+                notSupported: 'no enqueue in a caller-owned PostgreSQL transaction',
+              });
+            }
+            return;
+          }
           for (const connections of options.txConnections) {
             const before = await txLoop(url, connections, options.txSeconds, null);
-            const rate = await txLoop(url, connections, options.txSeconds, (c, i) =>
-              producer.enqueueInTx(c, i),
-            );
+            const rate = await txLoop(url, connections, options.txSeconds, enqueueInTx);
             const after = await txLoop(url, connections, options.txSeconds, null);
             const baseline = (before + after) / 2;
             const ratio = rate / baseline;
