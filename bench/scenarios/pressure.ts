@@ -85,12 +85,18 @@ const ON_POSTGRES = new Set<SystemName>([
   'bullmqpg',
 ]);
 
-/** Enqueues at `rate` tasks/s, one bulk call per tick, until stopped. */
+/**
+ * Enqueues at `rate` tasks/s, one bulk call per tick, until stopped. Tasks
+ * count as offered in the phase their call was made in, even when the call
+ * returns in the next one.
+ */
 class SteadyProducer {
   rate = 0;
   offered = 0;
+  /** Tasks offered in each phase, by the index `setRate` returned. */
+  readonly offeredIn: number[] = [];
+  private phase = -1;
   private phaseStart = 0;
-  private phaseSent = 0;
   private stop = false;
   private readonly done: Promise<void>;
   private next = 0;
@@ -98,30 +104,34 @@ class SteadyProducer {
   constructor(
     private readonly producer: Producer,
     private readonly tickMs: number,
-    rate: number,
   ) {
-    this.setRate(rate);
     this.done = this.loop();
     this.done.catch(() => {});
   }
 
-  setRate(rate: number) {
+  /** Starts a new phase at `rate`; returns its index. */
+  setRate(rate: number): number {
     this.rate = rate;
     this.phaseStart = performance.now();
-    this.phaseSent = 0;
+    this.offeredIn.push(0);
+    this.phase = this.offeredIn.length - 1;
+    return this.phase;
   }
 
   private async loop() {
     let tick = performance.now();
     while (!this.stop) {
-      const due = Math.floor((this.rate * (performance.now() - this.phaseStart)) / 1000);
-      const n = Math.min(50_000, due - this.phaseSent);
-      if (n > 0) {
-        const input = this.producer.bulkInput(this.next, n, { stamp: true });
-        this.next += n;
-        await this.producer.enqueueBulk(input);
-        this.phaseSent += n;
-        this.offered += n;
+      const phase = this.phase;
+      if (phase >= 0) {
+        const due = Math.floor((this.rate * (performance.now() - this.phaseStart)) / 1000);
+        const n = Math.min(50_000, due - this.offeredIn[phase]!);
+        if (n > 0) {
+          const input = this.producer.bulkInput(this.next, n, { stamp: true });
+          this.next += n;
+          this.offeredIn[phase]! += n;
+          await this.producer.enqueueBulk(input);
+          this.offered += n;
+        }
       }
       tick += this.tickMs;
       const wait = tick - performance.now();
@@ -241,15 +251,14 @@ async function measure(
         }
         const t0 = performance.now();
         const offsetStarted = started;
-        steady = new SteadyProducer(producer, options.pressureTickMs, options.pressureRate);
+        steady = new SteadyProducer(producer, options.pressureTickMs);
         const s = steady;
         for (const phase of ['clean', 'pinned', 'recovery'] as const) {
           const rate =
             kind === 'overload' && phase === 'pinned' ? result.overloadRate! : options.pressureRate;
           const pin = phase === 'pinned' ? await startPin(kind, url, system, options) : null;
-          s.setRate(rate);
+          const index = s.setRate(rate);
           const p0 = performance.now();
-          const offered0 = s.offered;
           const started0 = started;
           lags = [];
           const end = p0 + options.pressurePhaseSeconds * 1000;
@@ -276,14 +285,14 @@ async function measure(
           const r: PressurePhase = {
             phase,
             seconds,
-            offered: s.offered - offered0,
+            offered: s.offeredIn[index]!,
             completed: started - started0,
-            offeredPerSecond: (s.offered - offered0) / seconds,
+            offeredPerSecond: s.offeredIn[index]! / seconds,
             completedPerSecond: (started - started0) / seconds,
             pickupSamples: phaseLags.length,
             pickupP50Ms: phaseLags.length ? quantile(phaseLags, 0.5) : null,
             pickupP99Ms: phaseLags.length ? quantile(phaseLags, 0.99) : null,
-            pickupMaxMs: phaseLags.length ? Math.max(...phaseLags) : null,
+            pickupMaxMs: phaseLags.length ? quantile(phaseLags, 1) : null,
             backlogAtEnd: s.offered - (started - offsetStarted),
             ...table,
             ...(pinInfo ? { pin: pinInfo } : {}),
