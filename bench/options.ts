@@ -293,12 +293,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     )
     .option(
       '--chaos-backlog <n>',
-      'tasks kept queued ahead of the workers (default 20000; quick 10000)',
+      'tasks kept queued ahead of the workers (default 10000; quick 5000)',
       positiveInt,
     )
     .option(
       '--chaos-warmup <duration>',
-      'undisturbed work before the first disruption (default 5s; quick 3s)',
+      'undisturbed work before the first disruption (default 10s; quick 5s)',
       seconds,
     )
     .option(
@@ -366,8 +366,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     overloadFactor: o.overloadFactor ?? 1.5,
     overloadProbeTasks: o.overloadProbeTasks ?? (quick ? 10_000 : 30_000),
     chaosCases: o.chaosCases ?? [...CHAOS_CASES],
-    chaosBacklog: o.chaosBacklog ?? (quick ? 10_000 : 20_000),
-    chaosWarmupSeconds: o.chaosWarmup ?? (quick ? 3 : 5),
+    chaosBacklog: o.chaosBacklog ?? (quick ? 5_000 : 10_000),
+    chaosWarmupSeconds: o.chaosWarmup ?? (quick ? 5 : 10),
     chaosSettleSeconds: o.chaosSettle ?? (quick ? 6 : 10),
     chaosKillLoopSeconds: o.chaosKillLoop ?? (quick ? 20 : 60),
     chaosKillEverySeconds: o.chaosKillEvery ?? (quick ? 5 : 10),

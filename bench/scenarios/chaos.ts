@@ -187,7 +187,8 @@ async function runCase(
       feeder = new Feeder(url, meter, options.chaosBacklog);
       const now = () => (performance.now() - meter!.t0) / 1000;
       await sleep(options.chaosWarmupSeconds * 1000);
-      result.cleanRatePerSecond = meter.rate(1, now());
+      // The second half of the warm-up: the first second or two are start-up.
+      result.cleanRatePerSecond = meter.rate(now() / 2, now());
       const clean = result.cleanRatePerSecond ?? 0;
       const firstAt = now();
       const ends: number[] = [];
@@ -198,12 +199,14 @@ async function runCase(
       } else if (which === 'kill-loop') {
         const stop = performance.now() + options.chaosKillLoopSeconds * 1000;
         let kills = 0;
+        let next = performance.now();
         while (performance.now() < stop) {
+          next += options.chaosKillEverySeconds * 1000;
           await workers.kill();
           ends.push(now());
           kills++;
           await workers.add();
-          await sleep(Math.max(0, options.chaosKillEverySeconds * 1000 - 0));
+          await sleep(Math.max(0, next - performance.now()));
         }
         result.note = `${kills} SIGKILLs, each followed by a new worker`;
       } else if (which === 'pg-restart') {
