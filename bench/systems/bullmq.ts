@@ -60,7 +60,9 @@ type Backend = 'redis' | 'postgres';
  * default (completed jobs are kept; on PostgreSQL a pool of 10).
  * `tuned`: the tips of BullMQ's docs on top: `removeOnComplete: { count: 0 }`
  * (finished jobs are deleted, as graphile-worker does) and, on PostgreSQL, a
- * pool of N + 2 connections.
+ * pool of N + 2 connections whose sessions run with `synchronous_commit =
+ * off` (its PostgreSQL guide's tip; its backend commits once per job, and
+ * Tandem's worker connection does the same for claims and outcomes).
  */
 function workerOptions(backend: Backend, url: string, variant: string, concurrency: number) {
   if (variant !== 'default' && variant !== 'tuned')
@@ -69,7 +71,10 @@ function workerOptions(backend: Backend, url: string, variant: string, concurren
   const connection =
     backend === 'redis'
       ? redisConnection()
-      : { connectionString: url, ...(tuned ? { max: concurrency + 2 } : {}) };
+      : {
+          connectionString: url,
+          ...(tuned ? { max: concurrency + 2, options: '-c synchronous_commit=off' } : {}),
+        };
   return {
     connection,
     concurrency,

@@ -158,7 +158,7 @@ export const DRAIN_CONFIGS: WorkerConfig[] = [
     'tuned',
     'tuned',
     'BullMQ 6 on PostgreSQL (tuned)',
-    'new Worker(name, processor, { concurrency: N, removeOnComplete: { count: 0 }, connection: { max: N + 2 } }, createPostgresBackend)',
+    "new Worker(name, processor, { concurrency: N, removeOnComplete: { count: 0 }, connection: { max: N + 2, options: '-c synchronous_commit=off' } }, createPostgresBackend)",
   ),
   cfg(
     'floor',
