@@ -13,7 +13,7 @@ import { killAllChildren } from './children.js';
 import { BenchDatabases, canConnect, withClient } from './db.js';
 import { progress } from './log.js';
 import { type BenchOptions, parseOptions } from './options.js';
-import { checkTargets, type Results, resultsTable } from './report.js';
+import { type Results, resultsTable } from './report.js';
 import { reexecUnder24 } from './runtime.js';
 import { runApi } from './scenarios/api.js';
 import { runBulk } from './scenarios/bulk.js';
@@ -26,6 +26,7 @@ import { runScale } from './scenarios/scale.js';
 import { runTx } from './scenarios/tx.js';
 import { DRAIN_CONFIGS, LATENCY_CONFIGS, SYSTEM_PACKAGES } from './systems/index.js';
 import type { SystemName } from './systems/types.js';
+import { checkTargets } from './targets.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
