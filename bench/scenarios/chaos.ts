@@ -144,13 +144,9 @@ async function exhaustConnections(url: string, seconds: number): Promise<number>
   return held.length;
 }
 
-async function runCase(
-  cluster: Cluster,
-  dbs: BenchDatabases,
-  which: ChaosCase,
-  options: BenchOptions,
-): Promise<ChaosResult> {
-  const result: ChaosResult = {
+/** A case's result before anything is measured. */
+function emptyResult(which: ChaosCase): ChaosResult {
+  return {
     case: which,
     tasks: 0,
     lost: null,
@@ -167,6 +163,15 @@ async function runCase(
     note: '',
     timeline: [],
   };
+}
+
+async function runCase(
+  cluster: Cluster,
+  dbs: BenchDatabases,
+  which: ChaosCase,
+  options: BenchOptions,
+): Promise<ChaosResult> {
+  const result = emptyResult(which);
   await inFreshDatabase(dbs, `chaos_${which}`, async (url) => {
     await installTandem(url);
     await withClient(url, (c) =>
@@ -307,24 +312,7 @@ export async function runChaos(
       } catch (err) {
         const message = (err as Error)?.message ?? String(err);
         progress(`chaos ${which} FAILED: ${message}`);
-        results.push({
-          case: which,
-          tasks: 0,
-          lost: null,
-          failed: null,
-          duplicateEffects: null,
-          missingEffects: null,
-          handlerRuns: null,
-          cleanRatePerSecond: null,
-          lowestRatePerSecond: null,
-          recoverySeconds: null,
-          drainSeconds: null,
-          enqueueRetries: 0,
-          workersStarted: 0,
-          note: '',
-          timeline: [],
-          error: message,
-        });
+        results.push({ ...emptyResult(which), error: message });
       } finally {
         await dbs.dropAll();
       }

@@ -85,6 +85,16 @@ async function txLoop(
   }
 }
 
+const noFigure = (system: SystemName, label: string, connections: number): TxResult => ({
+  system,
+  label,
+  connections,
+  txPerSecond: null,
+  baselines: [],
+  baselineTxPerSecond: null,
+  ratioToBaseline: null,
+});
+
 export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise<TxResult[]> {
   const results: TxResult[] = [];
   for (const name of options.systems) {
@@ -105,13 +115,7 @@ export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise
             progress(`tx ${label}: cannot enqueue in a PostgreSQL transaction; skipped`);
             for (const connections of options.txConnections) {
               results.push({
-                system: name,
-                label,
-                connections,
-                txPerSecond: null,
-                baselines: [],
-                baselineTxPerSecond: null,
-                ratioToBaseline: null,
+                ...noFigure(name, label, connections),
                 notSupported: 'no enqueue in a caller-owned PostgreSQL transaction',
               });
             }
@@ -145,16 +149,7 @@ export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise
       progress(`tx ${label} FAILED: ${message}`);
       for (const connections of options.txConnections) {
         if (!results.some((r) => r.system === name && r.connections === connections)) {
-          results.push({
-            system: name,
-            label,
-            connections,
-            txPerSecond: null,
-            baselines: [],
-            baselineTxPerSecond: null,
-            ratioToBaseline: null,
-            error: message,
-          });
+          results.push({ ...noFigure(name, label, connections), error: message });
         }
       }
     }
