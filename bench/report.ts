@@ -104,7 +104,7 @@ function drainRows(results: DrainResult[]): Row[] {
       if (floor) figures.floor = { value: floor.tasksPerSecond, error: floor.error };
       rows.push(
         figuresRow(
-          `Drain, ${where} (peers ${tier === 'default' ? 'as shipped' : 'tuned'})`,
+          `Drain, ${where} (peers ${tier === 'default' ? 'at defaults; pg-boss batch 50' : 'tuned; pg-boss batch 500'})`,
           'tasks/s',
           figures,
         ),
