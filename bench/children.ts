@@ -9,6 +9,8 @@ let closed = false;
 export interface ChildMessage {
   type: 'loaded' | 'ready' | 'progress' | 'stopped' | 'failed';
   handled?: number;
+  /** Pickup latencies (ms) of the tasks started since the last progress message. */
+  lags?: number[];
   error?: string;
 }
 

@@ -41,7 +41,18 @@ export class BenchDatabases {
   private readonly live = new Set<string>();
   private n = 0;
 
-  constructor(private readonly adminUrl: string) {}
+  /**
+   * @param onDrop runs after a database is dropped, with its name (the bench
+   *   removes BullMQ's Redis keys of that database there).
+   */
+  constructor(
+    private readonly adminUrl: string,
+    private readonly onDrop: (name: string) => Promise<void> = async () => {},
+  ) {}
+
+  get serverUrl(): string {
+    return this.adminUrl;
+  }
 
   /** A fresh empty database; returns its URL. */
   async create(label: string): Promise<{ name: string; url: string }> {
@@ -69,6 +80,9 @@ export class BenchDatabases {
   async drop(name: string): Promise<void> {
     await withClient(this.adminUrl, (c) => c.query(`drop database if exists ${name} with (force)`));
     this.live.delete(name);
+    await this.onDrop(name).catch((err) =>
+      progress(`could not clean up after ${name}: ${err.message}`),
+    );
   }
 
   /** Drops every database this run created and has not dropped yet. */

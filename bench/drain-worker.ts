@@ -4,12 +4,15 @@
  * says `loaded`. The parent then creates and fills the database and sends
  * `prepare` { url }: the worker is constructed (connections, schema checks)
  * and says `ready`. On `start` it starts claiming; the parent's clock runs
- * from that message. It reports its handler count every 10 ms.
+ * from that message. It reports its handler count every 10 ms and, with
+ * `lags` set, the pickup latency of every task since the last report
+ * (handler start minus the enqueue time stamped in the payload, in ms).
  *
  * Parent → child: `prepare` | `start` | `stop`.
- * Child → parent: `loaded` | `ready` | `progress` { handled } |
+ * Child → parent: `loaded` | `ready` | `progress` { handled, lags? } |
  * `stopped` { handled } | `failed` { error }.
  */
+import { nowMs } from './payload.js';
 import { loadSystem } from './systems/index.js';
 import type { PreparedWorker, SystemName } from './systems/types.js';
 
@@ -17,6 +20,8 @@ interface ChildConfig {
   system: SystemName;
   variant: string;
   concurrency: number;
+  handlerMs?: number;
+  lags?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
@@ -25,6 +30,7 @@ const send = (m: object) => {
 };
 let handled = 0;
 let reported = -1;
+let lags: number[] = [];
 let worker: PreparedWorker | null = null;
 let ticker: NodeJS.Timeout | null = null;
 
@@ -45,16 +51,26 @@ async function main() {
           url: m.url!,
           variant: config.variant,
           concurrency: config.concurrency,
-          onJobs: (payloads) => {
-            handled += payloads.length;
-          },
+          handlerMs: config.handlerMs ?? 0,
+          onJobs: config.lags
+            ? (payloads) => {
+                handled += payloads.length;
+                const now = nowMs();
+                for (const p of payloads) if (p.t !== undefined) lags.push(now - p.t);
+              }
+            : (payloads) => {
+                handled += payloads.length;
+              },
         });
         send({ type: 'ready' });
       } else if (m.type === 'start') {
         ticker = setInterval(() => {
           if (handled !== reported) {
             reported = handled;
-            send({ type: 'progress', handled });
+            if (config.lags) {
+              send({ type: 'progress', handled, lags });
+              lags = [];
+            } else send({ type: 'progress', handled });
           }
         }, 10);
         await worker!.start();

@@ -1,11 +1,17 @@
-/** Turns scenario results into the one results table, the target checks and the JSON file. */
+/** Turns scenario results into the results tables. */
+import { sizeLabel } from './payload.js';
 import type { ApiResult } from './scenarios/api.js';
 import type { BulkResult } from './scenarios/bulk.js';
+import type { ChaosResult } from './scenarios/chaos.js';
 import type { DrainResult } from './scenarios/drain.js';
 import type { LatencyResult } from './scenarios/latency.js';
+import type { PayloadResult } from './scenarios/payload.js';
+import type { PressureResult } from './scenarios/pressure.js';
 import type { ScaleResult } from './scenarios/scale.js';
 import type { TxResult } from './scenarios/tx.js';
 import { fmt, fmtRatio } from './stats.js';
+import { SYSTEM_LABELS } from './systems/index.js';
+import type { SystemName } from './systems/types.js';
 
 export interface Results {
   drain?: DrainResult[];
@@ -14,19 +20,22 @@ export interface Results {
   latency?: LatencyResult[];
   scale?: ScaleResult[];
   api?: ApiResult[];
+  payload?: PayloadResult[];
+  pressure?: PressureResult[];
+  chaos?: ChaosResult[];
 }
 
-type Row = [
-  scenario: string,
-  unit: string,
-  tandem: string,
-  graphile: string,
-  pgboss: string,
-  ratio: string,
-];
+/** One row of the comparison table: a figure per system, and Tandem's ratios. */
+interface Row {
+  scenario: string;
+  unit: string;
+  cells: Partial<Record<SystemName, string>>;
+  vsPeer: string;
+  vsFloor: string;
+}
 
 /** Tandem's figure over the best peer's: above 1 means Tandem is better (faster or lower latency). */
-function advantage(
+export function advantage(
   tandem: number | null | undefined,
   peers: (number | null | undefined)[],
   lowerIsBetter = false,
@@ -36,103 +45,158 @@ function advantage(
   return lowerIsBetter ? Math.min(...ok) / tandem : tandem / Math.max(...ok);
 }
 
+export const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+  a && b && Number.isFinite(a) && Number.isFinite(b) ? a / b : null;
+
 function cell(value: number | null | undefined, error?: string, suffix = ''): string {
   if (error) return 'failed';
   return value == null ? '—' : `${fmt(value)}${suffix}`;
 }
 
+export const isPeer = (s: SystemName) => s !== 'tandem' && s !== 'floor';
+
+/** A row from each system's figure: cells, Tandem over the best peer, Tandem over the floor. */
+function figuresRow(
+  scenario: string,
+  unit: string,
+  figures: Partial<Record<SystemName, { value: number | null | undefined; error?: string }>>,
+  text: Partial<Record<SystemName, string>> = {},
+  lowerIsBetter = false,
+): Row {
+  const cells: Row['cells'] = {};
+  for (const [s, f] of Object.entries(figures) as [
+    SystemName,
+    { value: number | null; error?: string },
+  ][])
+    cells[s] = text[s] ?? cell(f.value, f.error);
+  const tandem = figures.tandem?.value;
+  const peers = (Object.keys(figures) as SystemName[]).filter(isPeer).map((s) => figures[s]?.value);
+  const floor = figures.floor?.value;
+  return {
+    scenario,
+    unit,
+    cells,
+    vsPeer: fmtRatio(advantage(tandem, peers, lowerIsBetter)),
+    vsFloor: floor ? fmtRatio(lowerIsBetter ? ratio(floor, tandem) : ratio(tandem, floor)) : '',
+  };
+}
+
 function drainRows(results: DrainResult[]): Row[] {
   const rows: Row[] = [];
-  const shapes = [...new Set(results.map((r) => `${r.processes}x${r.concurrency}`))];
+  const floor = results.find((r) => r.tier === 'floor');
+  const shapes = [
+    ...new Set(
+      results.filter((r) => r.tier !== 'floor').map((r) => `${r.processes}x${r.concurrency}`),
+    ),
+  ];
   for (const shape of shapes) {
-    const of = (system: string, variant: string) =>
-      results.find(
-        (r) =>
-          `${r.processes}x${r.concurrency}` === shape &&
-          r.system === system &&
-          r.variant === variant,
-      );
-    const tandem = of('tandem', 'default');
+    const inShape = results.filter((r) => `${r.processes}x${r.concurrency}` === shape);
+    const tandem = inShape.find((r) => r.system === 'tandem');
     const [p, c] = shape.split('x');
     const rounds = (tandem as { runs?: unknown[] } | undefined)?.runs?.length ?? 1;
     const median = rounds > 1 ? `, median of ${rounds}` : '';
-    const where = `${fmt(tandem?.tasks ?? results[0]!.tasks)} tasks, ${p} proc × ${c}${median}`;
-    for (const [gv, pv, what] of [
-      ['default', 'b50', 'peers: graphile defaults, pg-boss batch 50'],
-      ['tuned', 'b500', 'peers: graphile tuned, pg-boss batch 500'],
-    ] as const) {
-      const g = of('graphile', gv);
-      const b = of('pgboss', pv);
-      rows.push([
-        `Drain, ${where} (${what})`,
-        'tasks/s',
-        cell(tandem?.tasksPerSecond, tandem?.error),
-        cell(g?.tasksPerSecond, g?.error),
-        cell(b?.tasksPerSecond, b?.error),
-        fmtRatio(advantage(tandem?.tasksPerSecond, [g?.tasksPerSecond, b?.tasksPerSecond])),
-      ]);
+    const where = `${fmt(inShape[0]!.tasks)} tasks, ${p} proc × ${c}${median}`;
+    for (const tier of ['default', 'tuned'] as const) {
+      const figures: Parameters<typeof figuresRow>[2] = {};
+      if (tandem) figures.tandem = { value: tandem.tasksPerSecond, error: tandem.error };
+      for (const r of inShape.filter((x) => isPeer(x.system) && x.tier === tier))
+        figures[r.system] = { value: r.tasksPerSecond, error: r.error };
+      if (floor) figures.floor = { value: floor.tasksPerSecond, error: floor.error };
+      rows.push(
+        figuresRow(
+          `Drain, ${where} (peers ${tier === 'default' ? 'at defaults; pg-boss batch 50' : 'tuned; pg-boss batch 500'})`,
+          'tasks/s',
+          figures,
+        ),
+      );
     }
   }
   return rows;
 }
 
+function payloadRows(results: PayloadResult[]): Row[] {
+  const sizes = [...new Set(results.map((r) => r.payloadBytes))];
+  const smallest = sizes[0];
+  return sizes.map((bytes) => {
+    const inSize = results.filter((r) => r.payloadBytes === bytes);
+    const figures: Parameters<typeof figuresRow>[2] = {};
+    const text: Partial<Record<SystemName, string>> = {};
+    for (const r of inSize) {
+      figures[r.system] = { value: r.tasksPerSecond, error: r.error };
+      if (bytes !== smallest && r.tasksPerSecond && !r.error)
+        text[r.system] = `${fmt(r.tasksPerSecond)} (${fmtRatio(r.ratioToSmallest)})`;
+    }
+    const first = inSize[0]!;
+    return figuresRow(
+      `Drain, ${sizeLabel(bytes)} payloads, ${fmt(first.tasks)} backlog, 1 proc × ${inSize.find((r) => r.system !== 'floor')?.concurrency ?? '?'}, ${first.handlerMs ?? 0} ms handler (floor: none)${bytes !== smallest ? ` (× ${sizeLabel(smallest!)})` : ''}`,
+      'tasks/s',
+      figures,
+      text,
+    );
+  });
+}
+
 function bulkRows(results: BulkResult[]): Row[] {
   if (results.length === 0) return [];
-  const of = (s: string) => results.find((r) => r.system === s);
-  const [t, g, b] = [of('tandem'), of('graphile'), of('pgboss')];
+  const figures: Parameters<typeof figuresRow>[2] = {};
+  for (const r of results) figures[r.system] = { value: r.tasksPerSecond, error: r.error };
   return [
-    [
-      `Bulk enqueue, ${fmt(results[0]!.tasks)} tasks in one call`,
+    figuresRow(
+      `Bulk enqueue, ${fmt(results[0]!.tasks)} tasks in one call (floor: INSERT … SELECT generate_series)`,
       'tasks/s',
-      cell(t?.tasksPerSecond, t?.error),
-      cell(g?.tasksPerSecond, g?.error),
-      cell(b?.tasksPerSecond, b?.error),
-      fmtRatio(advantage(t?.tasksPerSecond, [g?.tasksPerSecond, b?.tasksPerSecond])),
-    ],
+      figures,
+    ),
   ];
 }
 
 function txRows(results: TxResult[]): Row[] {
   const rows: Row[] = [];
   for (const conns of [...new Set(results.map((r) => r.connections))]) {
-    const of = (s: string) => results.find((r) => r.system === s && r.connections === conns);
-    const [t, g, b] = [of('tandem'), of('graphile'), of('pgboss')];
-    const withRatio = (r?: TxResult) =>
-      r?.error ? 'failed' : r ? `${fmt(r.txPerSecond)} (${fmtRatio(r.ratioToBaseline)})` : '—';
+    const inConns = results.filter((r) => r.connections === conns);
+    const figures: Parameters<typeof figuresRow>[2] = {};
+    const text: Partial<Record<SystemName, string>> = {};
+    const base: Parameters<typeof figuresRow>[2] = {};
+    for (const r of inConns) {
+      figures[r.system] = { value: r.txPerSecond, error: r.error };
+      text[r.system] = r.notSupported
+        ? 'n/a'
+        : r.error
+          ? 'failed'
+          : `${fmt(r.txPerSecond)} (${fmtRatio(r.ratioToBaseline)})`;
+      base[r.system] = { value: r.baselineTxPerSecond, error: r.error };
+    }
     const name = `${conns} connection${conns === 1 ? '' : 's'}`;
-    rows.push([
-      `Transactional enqueue, ${name} (× baseline)`,
+    const row = figuresRow(
+      `Transactional enqueue, ${name} (× baseline; floor: plain INSERT into tandem.tasks)`,
       'tx/s',
-      withRatio(t),
-      withRatio(g),
-      withRatio(b),
-      fmtRatio(advantage(t?.txPerSecond, [g?.txPerSecond, b?.txPerSecond])),
-    ]);
-    rows.push([
-      `Baseline: same transaction without a task, ${name}`,
-      'tx/s',
-      cell(t?.baselineTxPerSecond, t?.error),
-      cell(g?.baselineTxPerSecond, g?.error),
-      cell(b?.baselineTxPerSecond, b?.error),
-      '',
-    ]);
+      figures,
+      text,
+    );
+    // Each system has its own baseline run: the floor comparison uses the
+    // ratios to them, which drift of a shared machine disturbs less.
+    const of = (s: SystemName) => inConns.find((r) => r.system === s)?.ratioToBaseline;
+    const floor = of('floor');
+    rows.push({ ...row, vsFloor: floor ? fmtRatio(ratio(of('tandem'), floor)) : '' });
+    const b = figuresRow(`Baseline: same transaction without a task, ${name}`, 'tx/s', base);
+    rows.push({ ...b, vsPeer: '', vsFloor: '' });
   }
   return rows;
 }
 
 function latencyRows(results: LatencyResult[]): Row[] {
   if (results.length === 0) return [];
-  const of = (s: string) => results.find((r) => r.system === s);
-  const [t, g, b] = [of('tandem'), of('graphile'), of('pgboss')];
-  const n = (r?: LatencyResult) => (r && !r.error ? ` n=${r.samples}` : '');
-  return (['p50Ms', 'p90Ms', 'p99Ms'] as const).map((k) => [
-    `Commit → handler start, ${k.slice(0, 3)} (idle worker, defaults${k === 'p50Ms' ? `; samples:${n(t)}${n(g)}${n(b)}` : ''})`,
-    'ms',
-    cell(t?.[k], t?.error),
-    cell(g?.[k], g?.error),
-    cell(b?.[k], b?.error),
-    fmtRatio(advantage(t?.[k], [g?.[k], b?.[k]], true)),
-  ]);
+  const samples = results.map((r) => (r.error ? '' : ` n=${r.samples}`)).join('');
+  return (['p50Ms', 'p90Ms', 'p99Ms'] as const).map((k) => {
+    const figures: Parameters<typeof figuresRow>[2] = {};
+    for (const r of results) figures[r.system] = { value: r[k], error: r.error };
+    return figuresRow(
+      `Commit → handler start, ${k.slice(0, 3)} (idle worker, defaults${k === 'p50Ms' ? `; samples:${samples}` : ''})`,
+      'ms',
+      figures,
+      {},
+      true,
+    );
+  });
 }
 
 function scaleRows(results: ScaleResult[]): Row[] {
@@ -142,135 +206,182 @@ function scaleRows(results: ScaleResult[]): Row[] {
       r.finishedRows > 0 && empty?.tasksPerSecond && r.tasksPerSecond
         ? ` (${fmtRatio(r.tasksPerSecond / empty.tasksPerSecond)} of empty)`
         : '';
-    return [
-      `Tandem drain with ${fmt(r.finishedRows)} finished tasks kept, ${fmt(r.tasks)} tasks, 1 proc × 10${r.runs.length > 1 ? `, median of ${r.runs.length}` : ''}`,
-      'tasks/s',
-      r.error ? 'failed' : `${fmt(r.tasksPerSecond)}${vsEmpty}`,
-      '—',
-      '—',
-      '',
-    ];
+    return {
+      scenario: `Tandem drain with ${fmt(r.finishedRows)} finished tasks kept, ${fmt(r.tasks)} tasks, 1 proc × 10${r.runs.length > 1 ? `, median of ${r.runs.length}` : ''}`,
+      unit: 'tasks/s',
+      cells: { tandem: r.error ? 'failed' : `${fmt(r.tasksPerSecond)}${vsEmpty}` },
+      vsPeer: '',
+      vsFloor: '',
+    };
   });
 }
 
 function apiRows(results: ApiResult[]): Row[] {
-  return results.map((r) => [
-    `Tandem API ${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
-    'ms p50 / p99',
-    r.error ? 'failed' : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}`,
-    '—',
-    '—',
-    '',
-  ]);
+  return results.map((r) => ({
+    scenario: `Tandem API ${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
+    unit: 'ms p50 / p99',
+    cells: { tandem: r.error ? 'failed' : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}` },
+    vsPeer: '',
+    vsFloor: '',
+  }));
 }
 
-/** The results as one Markdown table. */
-export function resultsTable(results: Results): string {
+/** A Markdown table with right-aligned figure columns from `first` on. */
+export function markdownTable(header: string[], rows: string[][], first = 1): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    `| ${header.map((_, i) => (i >= first ? (r[i] ?? '').padStart(widths[i]!) : (r[i] ?? '').padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i >= first ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** "graphile-worker 0.18.0", "BullMQ 6.7.0 (Redis)". */
+function heading(s: SystemName, versions: Partial<Record<SystemName, string>>): string {
+  const [name, ...rest] = SYSTEM_LABELS[s].split(' (');
+  const v = versions[s] ? ` ${versions[s]}` : '';
+  return `${name}${v}${rest.length ? ` (${rest.join(' (')}` : ''}`;
+}
+
+/** Column order: Tandem, the peers as asked for, the floor. */
+function columns(rows: Row[], order: SystemName[]): SystemName[] {
+  const used = new Set(rows.flatMap((r) => Object.keys(r.cells) as SystemName[]));
+  const ordered = ['tandem', ...order.filter(isPeer), 'floor'] as SystemName[];
+  return [...new Set(ordered)].filter((s) => used.has(s));
+}
+
+/**
+ * The results as Markdown: the comparison table, then the pressure and
+ * chaos tables when those ran. `versions` gives each column's version.
+ */
+export function resultsTable(
+  results: Results,
+  order: SystemName[],
+  versions: Partial<Record<SystemName, string>> = {},
+): string {
   const rows: Row[] = [
     ...drainRows(results.drain ?? []),
+    ...payloadRows(results.payload ?? []),
     ...bulkRows(results.bulk ?? []),
     ...txRows(results.tx ?? []),
     ...latencyRows(results.latency ?? []),
     ...scaleRows(results.scale ?? []),
     ...apiRows(results.api ?? []),
   ];
-  const header: Row = [
-    'Scenario',
-    'Unit',
-    'Tandem',
-    'graphile-worker',
-    'pg-boss',
-    'Tandem vs best peer',
-  ];
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: Row) =>
-    `| ${r.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
+  const out: string[] = [];
+  if (rows.length > 0) {
+    const cols = columns(rows, order);
+    const hasFloor = cols.includes('floor');
+    const header = [
+      'Scenario',
+      'Unit',
+      ...cols.map((s) => heading(s, versions)),
+      'Tandem vs best peer',
+      ...(hasFloor ? ['Tandem vs floor'] : []),
+    ];
+    out.push(
+      markdownTable(
+        header,
+        rows.map((r) => [
+          r.scenario,
+          r.unit,
+          ...cols.map((s) => r.cells[s] ?? '—'),
+          r.vsPeer,
+          ...(hasFloor ? [r.vsFloor] : []),
+        ]),
+        2,
+      ),
+    );
+  }
+  if (results.pressure?.length) out.push(pressureTable(results.pressure, versions));
+  if (results.chaos?.length) out.push(chaosTable(results.chaos));
+  return out.join('\n\n');
 }
 
-export interface TargetCheck {
-  target: string;
-  measured: string;
-  met: boolean | null;
+function pressureTable(
+  results: PressureResult[],
+  versions: Partial<Record<SystemName, string>>,
+): string {
+  const rows: string[][] = [];
+  for (const r of results) {
+    const name = versions[r.system]
+      ? `${SYSTEM_LABELS[r.system]} ${versions[r.system]}`
+      : SYSTEM_LABELS[r.system];
+    if (r.error && r.phases.length === 0) {
+      rows.push([name, r.kind, 'failed', r.error.slice(0, 60)]);
+      continue;
+    }
+    for (const p of r.phases) {
+      rows.push([
+        name,
+        r.kind,
+        p.phase,
+        `${fmt(p.seconds, 0)} s`,
+        fmt(p.offeredPerSecond),
+        fmt(p.completedPerSecond),
+        fmtRatio(p.completedPerSecond / p.offeredPerSecond),
+        `${fmt(p.pickupP50Ms)} / ${fmt(p.pickupP99Ms)}`,
+        fmt(p.backlogAtEnd),
+        p.deadTuples == null ? '—' : fmt(p.deadTuples),
+        p.tableBytes == null
+          ? '—'
+          : `${fmt(p.tableBytes / 2 ** 20, 1)} / ${fmt((p.indexBytes ?? 0) / 2 ** 20, 1)}`,
+      ]);
+    }
+  }
+  return markdownTable(
+    [
+      'System',
+      'Pressure',
+      'Phase',
+      'Length',
+      'Offered /s',
+      'Done /s',
+      'Done / offered',
+      'Pickup p50 / p99 ms',
+      'Backlog at end',
+      'Dead tuples',
+      'Table / index MiB',
+    ],
+    rows,
+    3,
+  );
 }
 
-/** Tandem's performance targets, checked against this run. */
-export function checkTargets(results: Results): TargetCheck[] {
-  const checks: TargetCheck[] = [];
-  const check = (
-    target: string,
-    value: number | null | undefined,
-    ok: (v: number) => boolean,
-    show: (v: number) => string,
-  ) => {
-    const has = value != null && Number.isFinite(value);
-    checks.push({
-      target,
-      measured: has ? show(value) : 'not measured',
-      met: has ? ok(value) : null,
-    });
-  };
-  for (const t of (results.drain ?? []).filter((r) => r.system === 'tandem')) {
-    const g = results.drain!.find(
-      (r) =>
-        r.system === 'graphile' &&
-        r.variant === 'tuned' &&
-        r.processes === t.processes &&
-        r.concurrency === t.concurrency,
-    );
-    const ratio =
-      t.tasksPerSecond && g?.tasksPerSecond ? t.tasksPerSecond / g.tasksPerSecond : null;
-    check(
-      `drain ${t.processes}×${t.concurrency}, defaults ≥ 1.25× graphile-worker tuned`,
-      ratio,
-      (v) => v >= 1.25,
-      fmtRatio,
-    );
-  }
-  const bulk = results.bulk?.find((r) => r.system === 'tandem');
-  if (bulk)
-    check(
-      'bulk enqueue ≥ 200,000 tasks/s',
-      bulk.tasksPerSecond,
-      (v) => v >= 200_000,
-      (v) => `${fmt(v)} tasks/s`,
-    );
-  for (const t of (results.tx ?? []).filter((r) => r.system === 'tandem')) {
-    const min = t.connections === 1 ? 0.75 : 0.85;
-    check(
-      `transactional enqueue, ${t.connections} conn ≥ ${min}× baseline`,
-      t.ratioToBaseline,
-      (v) => v >= min,
-      fmtRatio,
-    );
-  }
-  const lat = results.latency?.find((r) => r.system === 'tandem');
-  if (lat) {
-    check(
-      'latency p50 ≤ 1 ms',
-      lat.p50Ms,
-      (v) => v <= 1,
-      (v) => `${fmt(v)} ms`,
-    );
-    check(
-      'latency p99 ≤ 5 ms',
-      lat.p99Ms,
-      (v) => v <= 5,
-      (v) => `${fmt(v)} ms`,
-    );
-  }
-  const empty = results.scale?.find((r) => r.finishedRows === 0);
-  for (const r of (results.scale ?? []).filter((x) => x.finishedRows > 0)) {
-    const ratio =
-      r.tasksPerSecond && empty?.tasksPerSecond ? r.tasksPerSecond / empty.tasksPerSecond : null;
-    check(
-      `drain with ${fmt(r.finishedRows)} finished rows ≥ 0.9× empty table`,
-      ratio,
-      (v) => v >= 0.9,
-      fmtRatio,
-    );
-  }
-  return checks;
+function chaosTable(results: ChaosResult[]): string {
+  return markdownTable(
+    [
+      'Chaos case (Tandem)',
+      'Tasks',
+      'Lost',
+      'Failed',
+      'Duplicate effects',
+      'Missing effects',
+      'Handler runs',
+      'Clean rate /s',
+      'Back to full rate after',
+      'Drain s',
+      'Note',
+    ],
+    results.map((r) => [
+      r.case,
+      fmt(r.tasks),
+      r.lost == null ? '—' : fmt(r.lost),
+      r.failed == null ? '—' : fmt(r.failed),
+      r.duplicateEffects == null ? '—' : fmt(r.duplicateEffects),
+      r.missingEffects == null ? '—' : fmt(r.missingEffects),
+      r.handlerRuns == null ? '—' : fmt(r.handlerRuns),
+      fmt(r.cleanRatePerSecond),
+      r.recoverySeconds == null
+        ? r.error
+          ? 'failed'
+          : 'never'
+        : r.recoverySeconds
+            .map((s) => (Number.isFinite(s) ? `${fmt(s, 1)} s` : 'never'))
+            .join(', '),
+      fmt(r.drainSeconds, 1),
+      r.error ? `FAILED: ${r.error.slice(0, 80)}` : r.note,
+    ]),
+    1,
+  );
 }

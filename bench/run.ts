@@ -1,8 +1,9 @@
 /**
- * `npm run bench`: Tandem against graphile-worker and pg-boss, same server,
- * same machine, one run. Progress goes to stderr, the results table to
- * stdout, everything measured to bench/results/<timestamp>.json.
- * See docs/benchmarks.md.
+ * `npm run bench`: Tandem against graphile-worker, pg-boss, BullMQ (on Redis
+ * and on PostgreSQL) and a raw-SQL floor, same server, same machine, one
+ * run, on Node 24 unless told otherwise (bench/runtime.ts). Progress goes to
+ * stderr, the results tables to stdout, everything measured to
+ * bench/results/<timestamp>.json. See docs/benchmarks.md.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -12,13 +13,20 @@ import { killAllChildren } from './children.js';
 import { BenchDatabases, canConnect, withClient } from './db.js';
 import { progress } from './log.js';
 import { type BenchOptions, parseOptions } from './options.js';
-import { checkTargets, type Results, resultsTable } from './report.js';
+import { type Results, resultsTable } from './report.js';
+import { reexecUnder24 } from './runtime.js';
 import { runApi } from './scenarios/api.js';
 import { runBulk } from './scenarios/bulk.js';
+import { runChaos } from './scenarios/chaos.js';
 import { runDrain } from './scenarios/drain.js';
 import { runLatency } from './scenarios/latency.js';
+import { runPayload } from './scenarios/payload.js';
+import { runPressure } from './scenarios/pressure.js';
 import { runScale } from './scenarios/scale.js';
 import { runTx } from './scenarios/tx.js';
+import { DRAIN_CONFIGS, LATENCY_CONFIGS, SYSTEM_PACKAGES } from './systems/index.js';
+import type { SystemName } from './systems/types.js';
+import { checkTargets } from './targets.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -50,6 +58,27 @@ async function packageVersion(name: string): Promise<string> {
   return JSON.parse(await readFile(file, 'utf8')).version;
 }
 
+/** The version measured of each system in this run (Tandem's from its package.json). */
+async function systemVersions(systems: SystemName[]): Promise<Partial<Record<SystemName, string>>> {
+  const out: Partial<Record<SystemName, string>> = {};
+  for (const s of systems) {
+    const pkg = SYSTEM_PACKAGES[s];
+    if (s === 'tandem') {
+      const file = new URL('../package.json', import.meta.url);
+      out[s] = JSON.parse(await readFile(file, 'utf8')).version;
+    } else if (pkg) out[s] = await packageVersion(pkg);
+  }
+  return out;
+}
+
+/** Every peer configuration this run can measure, for the JSON: what each variant means. */
+function configurations(systems: SystemName[]) {
+  return {
+    drain: DRAIN_CONFIGS.filter((c) => systems.includes(c.system)),
+    latency: LATENCY_CONFIGS.filter((c) => systems.includes(c.system)),
+  };
+}
+
 /** A fingerprint of the Tandem code measured (src/ and sql/), for comparing runs. */
 async function sourceHash(): Promise<string> {
   const root = new URL('../', import.meta.url);
@@ -63,7 +92,7 @@ async function sourceHash(): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
-async function environment(url: string, embedded: boolean) {
+async function environment(url: string, embedded: boolean, systems: SystemName[]) {
   const settings = await withClient(url, async (c) => {
     const names = [
       'server_version',
@@ -88,19 +117,29 @@ async function environment(url: string, embedded: boolean) {
     node: process.version,
     tandemSourceHash: await sourceHash(),
     postgres: { version: settings.server_version, embedded, settings },
+    systems: await systemVersions(systems),
     packages: {
-      'graphile-worker': await packageVersion('graphile-worker'),
-      'pg-boss': await packageVersion('pg-boss'),
       pg: await packageVersion('pg'),
+      ...(systems.some((s) => s.startsWith('bullmq'))
+        ? { ioredis: await packageVersion('ioredis') }
+        : {}),
     },
+    configurations: configurations(systems),
   };
 }
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
+  const rerun = await reexecUnder24(options.node);
+  if (rerun !== null) return rerun;
   const startedAt = new Date();
   const server = await openServer(options);
-  const dbs = new BenchDatabases(server.url);
+  const usesRedis = options.systems.includes('bullmq');
+  const dbs = new BenchDatabases(server.url, async (name) => {
+    if (!usesRedis) return;
+    const { deleteRedisPrefix } = await import('./systems/bullmq.js');
+    await deleteRedisPrefix(name);
+  });
   let cleaning: Promise<void> | null = null;
   const cleanup = () => {
     cleaning ??= (async () => {
@@ -120,7 +159,7 @@ async function main(): Promise<number> {
   const results: Results = {};
   let env: Awaited<ReturnType<typeof environment>>;
   try {
-    env = await environment(server.url, server.embedded);
+    env = await environment(server.url, server.embedded, options.systems);
     progress(
       `PostgreSQL ${env.postgres.version} at ${redact(server.url)}; ${env.machine.cpuCount} × ${env.machine.cpuModel}; Node ${env.node}; Tandem source ${env.tandemSourceHash}; scenarios ${options.only.join(',')}; systems ${options.systems.join(',')}${options.quick ? '; quick' : ''}`,
     );
@@ -130,6 +169,9 @@ async function main(): Promise<number> {
     if (options.only.includes('latency')) results.latency = await runLatency(dbs, options);
     if (options.only.includes('scale')) results.scale = await runScale(dbs, options);
     if (options.only.includes('api')) results.api = await runApi(dbs, options);
+    if (options.only.includes('payload')) results.payload = await runPayload(dbs, options);
+    if (options.only.includes('pressure')) results.pressure = await runPressure(dbs, options);
+    if (options.only.includes('chaos')) results.chaos = await runChaos(dbs, options);
   } finally {
     await cleanup();
   }
@@ -140,7 +182,7 @@ async function main(): Promise<number> {
       `target ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.measured}`,
     );
   }
-  process.stdout.write(`${resultsTable(results)}\n`);
+  process.stdout.write(`${resultsTable(results, options.systems, env.systems)}\n`);
 
   const finishedAt = new Date();
   const dir = new URL('./results/', import.meta.url);

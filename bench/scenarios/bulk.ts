@@ -24,10 +24,10 @@ export interface BulkResult {
 export async function runBulk(dbs: BenchDatabases, options: BenchOptions): Promise<BulkResult[]> {
   const results: BulkResult[] = [];
   for (const name of options.systems) {
-    const system = await loadSystem(name);
     const label = SYSTEM_LABELS[name];
     const n = options.bulkTasks;
     try {
+      const system = await loadSystem(name);
       const rounds = await inFreshDatabase(dbs, `bulk_${name}`, async (url) => {
         await system.install(url);
         const producer = await system.producer(url);

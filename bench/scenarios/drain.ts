@@ -17,12 +17,14 @@ import { progress, sleep } from '../log.js';
 import type { BenchOptions, DrainShape } from '../options.js';
 import { fmt, median } from '../stats.js';
 import { DRAIN_CONFIGS, loadSystem } from '../systems/index.js';
-import type { Producer, WorkerConfig } from '../systems/types.js';
+import type { PayloadShape, Producer, SystemName, Tier, WorkerConfig } from '../systems/types.js';
 
 export interface DrainResult {
   label: string;
-  system: string;
+  system: SystemName;
   variant: string;
+  tier: Tier;
+  settings: string;
   processes: number;
   concurrency: number;
   tasks: number;
@@ -32,14 +34,24 @@ export interface DrainResult {
   firstTaskSeconds: number | null;
   /** Handler runs counted by the workers (more than `tasks` would mean duplicates). */
   handled: number | null;
+  /** Bytes of each payload's JSON, when the run pads payloads (payload scenario). */
+  payloadBytes?: number;
+  /** Handler duration, when not zero. */
+  handlerMs?: number;
   error?: string;
 }
 
-/** Largest single bulk call used to fill the queue. */
+/** Largest single bulk call used to fill the queue, in tasks and in payload bytes. */
 const ENQUEUE_CHUNK = 50_000;
+const ENQUEUE_CHUNK_BYTES = 40 * 2 ** 20;
 
 export interface DrainRunOptions {
   tasks: number;
+  /** What each payload carries (default: only its number). */
+  payload?: PayloadShape;
+  /** Approximate JSON size of a payload, for the results and the fill's chunk size. */
+  payloadBytes?: number;
+  handlerMs?: number;
   /** Runs on the installed database before the tasks are enqueued. */
   prepare?: (url: string) => Promise<void>;
   dbLabel?: string;
@@ -95,6 +107,8 @@ export async function measureDrain(
     label: cfg.label,
     system: cfg.system,
     variant: cfg.variant,
+    tier: cfg.tier,
+    settings: cfg.settings,
     processes: shape.processes,
     concurrency: shape.concurrency,
     tasks,
@@ -102,6 +116,8 @@ export async function measureDrain(
     tasksPerSecond: null,
     firstTaskSeconds: null,
     handled: null,
+    ...(run.payloadBytes ? { payloadBytes: run.payloadBytes } : {}),
+    ...(run.handlerMs ? { handlerMs: run.handlerMs } : {}),
   };
   const dbLabel =
     run.dbLabel ?? `drain_${cfg.system}_${cfg.variant}_${shape.processes}x${shape.concurrency}`;
@@ -109,6 +125,7 @@ export async function measureDrain(
     system: cfg.system,
     variant: cfg.variant,
     concurrency: shape.concurrency,
+    handlerMs: run.handlerMs ?? 0,
   });
   // Forked first: importing a library under tsx takes seconds on a busy machine.
   const children: ChildProcess[] = [];
@@ -127,28 +144,33 @@ export async function measureDrain(
       for (const child of children) child.send({ type: 'prepare', url });
       const producer = await system.producer(url);
       try {
-        for (let from = 0; from < tasks; from += ENQUEUE_CHUNK) {
+        const chunk = Math.max(
+          1_000,
+          Math.min(ENQUEUE_CHUNK, Math.floor(ENQUEUE_CHUNK_BYTES / (run.payloadBytes ?? 1))),
+        );
+        for (let from = 0; from < tasks; from += chunk) {
           await producer.enqueueBulk(
-            producer.bulkInput(from, Math.min(ENQUEUE_CHUNK, tasks - from)),
+            producer.bulkInput(from, Math.min(chunk, tasks - from), run.payload),
           );
         }
-        await withClient(url, (c) => c.query(`vacuum analyze ${system.tables.join(', ')}`));
+        if (system.tables.length > 0)
+          await withClient(url, (c) => c.query(`vacuum analyze ${system.tables.join(', ')}`));
         await ready;
 
         const timeoutMs = Math.max(120_000, tasks * 5);
-        const run = startAndCount(children, tasks, timeoutMs);
-        await run.done;
-        await waitUntilFinished(producer, run.t0 + timeoutMs);
-        const seconds = (performance.now() - run.t0) / 1000;
-        const first = run.firstAt();
+        const timed = startAndCount(children, tasks, timeoutMs);
+        await timed.done;
+        await waitUntilFinished(producer, timed.t0 + timeoutMs);
+        const seconds = (performance.now() - timed.t0) / 1000;
+        const first = timed.firstAt();
         let counted = 0;
         for (const child of children)
-          counted += (await stopChild(child)) ?? run.handled.get(child) ?? 0;
+          counted += (await stopChild(child)) ?? timed.handled.get(child) ?? 0;
         const result: DrainResult = {
           ...base,
           seconds,
           tasksPerSecond: tasks / seconds,
-          firstTaskSeconds: first === null ? null : (first - run.t0) / 1000,
+          firstTaskSeconds: first === null ? null : (first - timed.t0) / 1000,
           handled: counted,
         };
         progress(
@@ -171,7 +193,10 @@ export async function measureDrain(
 
 /** One configuration over several rounds: the median run counts, every run is kept. */
 export interface DrainSummary extends DrainResult {
-  runs: Omit<DrainResult, 'label' | 'system' | 'variant' | 'processes' | 'concurrency' | 'tasks'>[];
+  runs: Pick<
+    DrainResult,
+    'seconds' | 'tasksPerSecond' | 'firstTaskSeconds' | 'handled' | 'error'
+  >[];
 }
 
 export function summarize(runs: DrainResult[]): DrainSummary {
@@ -181,13 +206,9 @@ export function summarize(runs: DrainResult[]): DrainSummary {
     const xs = ok.map(f).filter((x): x is number => x !== null);
     return xs.length ? median(xs) : null;
   };
+  const { runs: _r, error: _e, ...shape } = first as DrainSummary;
   return {
-    label: first.label,
-    system: first.system,
-    variant: first.variant,
-    processes: first.processes,
-    concurrency: first.concurrency,
-    tasks: first.tasks,
+    ...shape,
     seconds: pick((r) => r.seconds),
     tasksPerSecond: pick((r) => r.tasksPerSecond),
     firstTaskSeconds: pick((r) => r.firstTaskSeconds),
@@ -211,10 +232,16 @@ export async function runDrain(
   dbs: BenchDatabases,
   options: BenchOptions,
 ): Promise<DrainSummary[]> {
-  const configs = DRAIN_CONFIGS.filter((c) => options.systems.includes(c.system));
+  const configs = DRAIN_CONFIGS.filter(
+    (c) => options.systems.includes(c.system) && c.tier !== 'floor',
+  );
   const cells = options.drainShapes.flatMap((shape) =>
     configs.map((cfg) => ({ shape, cfg, runs: [] as DrainResult[] })),
   );
+  // The floor does not depend on the shape: one process, two connections.
+  const floor = DRAIN_CONFIGS.find((c) => c.tier === 'floor');
+  if (floor && options.systems.includes('floor'))
+    cells.push({ shape: { processes: 1, concurrency: 2 }, cfg: floor, runs: [] });
   for (let round = 1; round <= options.rounds; round++) {
     if (options.rounds > 1) progress(`drain: round ${round} of ${options.rounds}`);
     for (const cell of cells) {

@@ -37,9 +37,9 @@ export async function runLatency(
 ): Promise<LatencyResult[]> {
   const results: LatencyResult[] = [];
   for (const cfg of LATENCY_CONFIGS.filter((c) => options.systems.includes(c.system))) {
-    const system = await loadSystem(cfg.system);
     const base = { system: cfg.system, label: cfg.label, settings: cfg.settings };
     try {
+      const system = await loadSystem(cfg.system);
       const samples = await inFreshDatabase(dbs, `latency_${cfg.system}`, async (url) => {
         await system.install(url);
         const producer = await system.producer(url);

@@ -23,6 +23,8 @@ export interface TxResult {
   baselines: number[];
   baselineTxPerSecond: number | null;
   ratioToBaseline: number | null;
+  /** Why the system has no figure (it cannot enqueue in a PostgreSQL transaction). */
+  notSupported?: string;
   error?: string;
 }
 
@@ -83,12 +85,22 @@ async function txLoop(
   }
 }
 
+const noFigure = (system: SystemName, label: string, connections: number): TxResult => ({
+  system,
+  label,
+  connections,
+  txPerSecond: null,
+  baselines: [],
+  baselineTxPerSecond: null,
+  ratioToBaseline: null,
+});
+
 export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise<TxResult[]> {
   const results: TxResult[] = [];
   for (const name of options.systems) {
-    const system = await loadSystem(name);
     const label = SYSTEM_LABELS[name];
     try {
+      const system = await loadSystem(name);
       await inFreshDatabase(dbs, `tx_${name}`, async (url) => {
         await system.install(url);
         await withClient(url, (c) =>
@@ -98,11 +110,20 @@ export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise
         );
         const producer: Producer = await system.producer(url);
         try {
+          const enqueueInTx = producer.enqueueInTx?.bind(producer);
+          if (!enqueueInTx) {
+            progress(`tx ${label}: cannot enqueue in a PostgreSQL transaction; skipped`);
+            for (const connections of options.txConnections) {
+              results.push({
+                ...noFigure(name, label, connections),
+                notSupported: 'no enqueue in a caller-owned PostgreSQL transaction',
+              });
+            }
+            return;
+          }
           for (const connections of options.txConnections) {
             const before = await txLoop(url, connections, options.txSeconds, null);
-            const rate = await txLoop(url, connections, options.txSeconds, (c, i) =>
-              producer.enqueueInTx(c, i),
-            );
+            const rate = await txLoop(url, connections, options.txSeconds, enqueueInTx);
             const after = await txLoop(url, connections, options.txSeconds, null);
             const baseline = (before + after) / 2;
             const ratio = rate / baseline;
@@ -128,16 +149,7 @@ export async function runTx(dbs: BenchDatabases, options: BenchOptions): Promise
       progress(`tx ${label} FAILED: ${message}`);
       for (const connections of options.txConnections) {
         if (!results.some((r) => r.system === name && r.connections === connections)) {
-          results.push({
-            system: name,
-            label,
-            connections,
-            txPerSecond: null,
-            baselines: [],
-            baselineTxPerSecond: null,
-            ratioToBaseline: null,
-            error: message,
-          });
+          results.push({ ...noFigure(name, label, connections), error: message });
         }
       }
     }

@@ -1,18 +1,25 @@
 /**
- * graphile-worker 0.17 through its documented library API: WorkerUtils for
+ * graphile-worker through its documented library API: WorkerUtils for
  * enqueueing, `graphile_worker.add_job()` in the caller's transaction, and
- * `run()` for workers.
+ * `run()` for workers. The same adapter drives the current release
+ * (`graphile-worker`, 0.18) and the previous one (the `graphile-worker-017`
+ * alias), whose APIs are the same.
  */
-import { Logger, makeWorkerUtils, type Runner, run, type WorkerUtils } from 'graphile-worker';
+import type { Runner, WorkerUtils } from 'graphile-worker';
 import type pg from 'pg';
-import type { Payload, PreparedWorker, Producer, System, WorkerParams } from './types.js';
+import { sleep } from '../log.js';
+import { makePayload } from '../payload.js';
+import type {
+  Payload,
+  PayloadShape,
+  PreparedWorker,
+  Producer,
+  System,
+  SystemName,
+  WorkerParams,
+} from './types.js';
 
-/** graphile-worker logs errors and warnings to stderr; info and debug are dropped. */
-const logger = new Logger((scope) => (level, message) => {
-  if (level === 'error' || level === 'warning') {
-    process.stderr.write(`[graphile-worker ${level}] ${JSON.stringify(scope)} ${message}\n`);
-  }
-});
+type GraphileModule = typeof import('graphile-worker');
 
 /**
  * `tuned` is the configuration of graphile-worker's own performance page
@@ -39,9 +46,10 @@ export function graphilePreset(variant: string, concurrency: number): GraphileCo
 class GraphileProducer implements Producer {
   constructor(private readonly utils: WorkerUtils) {}
 
-  bulkInput(from: number, n: number) {
+  bulkInput(from: number, n: number, shape?: PayloadShape) {
     const specs = new Array(n);
-    for (let k = 0; k < n; k++) specs[k] = { identifier: 'noop', payload: { i: from + k } };
+    for (let k = 0; k < n; k++)
+      specs[k] = { identifier: 'noop', payload: makePayload(from + k, shape) };
     return specs;
   }
 
@@ -75,49 +83,86 @@ class GraphileProducer implements Producer {
   }
 }
 
-export const graphileSystem: System = {
-  name: 'graphile',
-  tables: ['graphile_worker._private_jobs'],
+function graphileSystem(
+  name: SystemName,
+  moduleName: string,
+  label: string,
+  minNodeMajor: number,
+): System {
+  let loaded: Promise<{ gw: GraphileModule; logger: InstanceType<GraphileModule['Logger']> }>;
+  const load = () => {
+    loaded ??= (import(moduleName) as Promise<GraphileModule>).then((gw) => ({
+      gw,
+      // Errors and warnings to stderr; info and debug are dropped.
+      logger: new gw.Logger((scope) => (level, message) => {
+        if (level === 'error' || level === 'warning') {
+          process.stderr.write(`[${label} ${level}] ${JSON.stringify(scope)} ${message}\n`);
+        }
+      }),
+    }));
+    return loaded;
+  };
+  return {
+    name,
+    label,
+    packageName: moduleName,
+    minNodeMajor,
+    schema: 'graphile_worker',
+    tables: ['graphile_worker._private_jobs'],
 
-  async install(url) {
-    const utils = await makeWorkerUtils({ connectionString: url, logger });
-    try {
-      await utils.migrate();
-    } finally {
-      await utils.release();
-    }
-  },
+    async install(url) {
+      const { gw, logger } = await load();
+      const utils = await gw.makeWorkerUtils({ connectionString: url, logger });
+      try {
+        await utils.migrate();
+      } finally {
+        await utils.release();
+      }
+    },
 
-  async producer(url) {
-    return new GraphileProducer(await makeWorkerUtils({ connectionString: url, logger }));
-  },
+    async producer(url) {
+      const { gw, logger } = await load();
+      return new GraphileProducer(await gw.makeWorkerUtils({ connectionString: url, logger }));
+    },
 
-  async prepareWorker({
-    url,
-    variant,
-    concurrency,
-    onJobs,
-  }: WorkerParams): Promise<PreparedWorker> {
-    const preset = graphilePreset(variant, concurrency);
-    let runner: Runner | null = null;
-    return {
-      async start() {
-        runner = await run({
-          connectionString: url,
-          concurrency,
-          noHandleSignals: true,
-          logger,
-          preset,
-          taskList: {
-            noop: async (payload) => {
-              onJobs([payload as Payload]);
+    async prepareWorker({
+      url,
+      variant,
+      concurrency,
+      handlerMs,
+      onJobs,
+    }: WorkerParams): Promise<PreparedWorker> {
+      const { gw, logger } = await load();
+      const preset = graphilePreset(variant, concurrency);
+      let runner: Runner | null = null;
+      return {
+        async start() {
+          runner = await gw.run({
+            connectionString: url,
+            concurrency,
+            noHandleSignals: true,
+            logger,
+            preset,
+            taskList: {
+              noop: async (payload) => {
+                onJobs([payload as Payload]);
+                if (handlerMs) await sleep(handlerMs);
+              },
             },
-          },
-        });
-      },
-      async stop() {
-        await runner?.stop();
-      },
-    };
-  },
-};
+          });
+        },
+        async stop() {
+          await runner?.stop();
+        },
+      };
+    },
+  };
+}
+
+export const graphileCurrent = graphileSystem('graphile', 'graphile-worker', 'graphile-worker', 22);
+export const graphile017 = graphileSystem(
+  'graphile017',
+  'graphile-worker-017',
+  'graphile-worker 0.17',
+  18,
+);

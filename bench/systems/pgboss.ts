@@ -1,26 +1,46 @@
 /**
- * pg-boss 10 through its documented API: `insert()` for bulk, `send()` with
- * the `db` option to run on the caller's transaction, and `work()` workers.
- * pg-boss has no concurrency option in v10: each `work()` call adds one
- * polling worker, so a concurrency of N is N `work()` calls.
+ * pg-boss 12 through its documented API: `insert(name, jobs)` for bulk,
+ * `send()` with the `db` option to run on the caller's transaction, and
+ * `work()` with `localConcurrency` workers. Completed jobs stay in the table
+ * (pg-boss's default retention) and are counted as finished.
  */
-
 import type pg from 'pg';
-import PgBoss from 'pg-boss';
-import type { Payload, PreparedWorker, Producer, System, WorkerParams } from './types.js';
+import { PgBoss } from 'pg-boss';
+import { sleep } from '../log.js';
+import { makePayload } from '../payload.js';
+import type {
+  Payload,
+  PayloadShape,
+  PreparedWorker,
+  Producer,
+  System,
+  WorkerParams,
+} from './types.js';
+
+type JobInsert = Parameters<PgBoss['insert']>[1][number];
+type WorkOptions = NonNullable<Parameters<PgBoss['work']>[1]> & object;
 
 const QUEUE = 'noop';
 
 /**
- * `default`: `work(name, handler)`, one job per fetch, pg-boss's 2 s polling.
- * `b50` / `b500`: `batchSize` 50 / 500 and the shortest polling interval pg-boss
- * accepts (0.5 s), its documented knobs for throughput. A worker waits out its
- * polling interval after every fetch, so these bound its rate.
+ * `default`: `work(name, { localConcurrency: N }, handler)`: one job per
+ * fetch, pg-boss's 2 s polling.
+ * `b50` / `b500`: its documented throughput knobs on top: `batchSize` 50 /
+ * 500, `burstWhenBatchFull` (fetch again at once while batches come back
+ * full), the shortest polling interval it accepts (0.5 s), and LISTEN/NOTIFY
+ * wake-ups (`useListenNotify`; the queue is created with `notify: true`).
  */
-export function pgbossWorkOptions(variant: string): PgBoss.WorkOptions {
-  if (variant === 'default') return {};
+export function pgbossWorkOptions(variant: string, concurrency: number): WorkOptions {
+  if (variant === 'default') return { localConcurrency: concurrency };
   const m = /^b(\d+)$/.exec(variant);
-  if (m) return { batchSize: Number(m[1]), pollingIntervalSeconds: 0.5 };
+  if (m) {
+    return {
+      localConcurrency: concurrency,
+      batchSize: Number(m[1]),
+      burstWhenBatchFull: true,
+      pollingIntervalSeconds: 0.5,
+    } as WorkOptions;
+  }
   throw new Error(`unknown pg-boss variant ${variant}; use default, b50 or b500`);
 }
 
@@ -28,7 +48,10 @@ function report(err: unknown) {
   process.stderr.write(`[pg-boss error] ${(err as Error)?.message ?? String(err)}\n`);
 }
 
-async function openBoss(url: string, options: PgBoss.ConstructorOptions = {}): Promise<PgBoss> {
+async function openBoss(
+  url: string,
+  options: Partial<ConstructorParameters<typeof PgBoss>[0] & object> = {},
+): Promise<PgBoss> {
   const boss = new PgBoss({ connectionString: url, ...options });
   boss.on('error', report);
   await boss.start();
@@ -38,21 +61,21 @@ async function openBoss(url: string, options: PgBoss.ConstructorOptions = {}): P
 class PgBossProducer implements Producer {
   constructor(private readonly boss: PgBoss) {}
 
-  bulkInput(from: number, n: number): PgBoss.JobInsert[] {
-    const jobs: PgBoss.JobInsert[] = new Array(n);
-    for (let k = 0; k < n; k++) jobs[k] = { name: QUEUE, data: { i: from + k } };
+  bulkInput(from: number, n: number, shape?: PayloadShape): JobInsert[] {
+    const jobs: JobInsert[] = new Array(n);
+    for (let k = 0; k < n; k++) jobs[k] = { data: makePayload(from + k, shape) };
     return jobs;
   }
 
   async enqueueBulk(input: unknown): Promise<void> {
-    await this.boss.insert(input as PgBoss.JobInsert[]);
+    await this.boss.insert(QUEUE, input as JobInsert[]);
   }
 
   async enqueueInTx(client: pg.PoolClient, i: number): Promise<void> {
     await this.boss.send(
       QUEUE,
       { i },
-      { db: { executeSql: (text, values) => client.query(text, values) } },
+      { db: { executeSql: (text, values) => client.query(text, values as unknown[]) } },
     );
   }
 
@@ -66,24 +89,28 @@ class PgBossProducer implements Producer {
       `select count(*)::int as n from pgboss.job where name = $1 and state < 'completed'`,
       [QUEUE],
     );
-    return rows[0].n;
+    return (rows[0] as { n: number }).n;
   }
 
   close(): Promise<void> {
-    return this.boss.stop({ graceful: false, wait: true });
+    return this.boss.stop({ graceful: false });
   }
 }
 
 export const pgbossSystem: System = {
   name: 'pgboss',
+  label: 'pg-boss',
+  packageName: 'pg-boss',
+  minNodeMajor: 22,
+  schema: 'pgboss',
   tables: ['pgboss.job'],
 
   async install(url) {
     const boss = await openBoss(url, { supervise: false, schedule: false });
     try {
-      await boss.createQueue(QUEUE);
+      await boss.createQueue(QUEUE, { notify: true });
     } finally {
-      await boss.stop({ graceful: false, wait: true });
+      await boss.stop({ graceful: false });
     }
   },
 
@@ -96,20 +123,20 @@ export const pgbossSystem: System = {
     url,
     variant,
     concurrency,
+    handlerMs,
     onJobs,
   }: WorkerParams): Promise<PreparedWorker> {
-    const options = pgbossWorkOptions(variant);
-    const boss = await openBoss(url);
+    const options = pgbossWorkOptions(variant, concurrency);
+    const boss = await openBoss(url, { useListenNotify: variant !== 'default' });
     return {
       async start() {
-        for (let k = 0; k < concurrency; k++) {
-          await boss.work<Payload>(QUEUE, options, async (jobs) => {
-            onJobs(jobs.map((j) => j.data));
-          });
-        }
+        await boss.work<Payload>(QUEUE, options, async (jobs) => {
+          onJobs(jobs.map((j) => j.data));
+          if (handlerMs) await Promise.all(jobs.map(() => sleep(handlerMs)));
+        });
       },
       async stop() {
-        await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+        await boss.stop({ graceful: true, timeout: 10_000 });
       },
     };
   },

@@ -2,24 +2,38 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { createTandem, defineTask, type EnqueueItem, type Tandem } from '../../src/index.js';
-import type { Payload, PreparedWorker, Producer, System, WorkerParams } from './types.js';
+import { sleep } from '../log.js';
+import { makePayload } from '../payload.js';
+import type {
+  Payload,
+  PayloadShape,
+  PreparedWorker,
+  Producer,
+  System,
+  WorkerParams,
+} from './types.js';
 
 // Bench runs keep Tandem's default pino logger but only print warnings.
 process.env.TANDEM_LOG_LEVEL ??= 'warn';
 
-const schema = z.object({ i: z.number().int() });
+const schema = z.object({
+  i: z.number().int(),
+  t: z.number().optional(),
+  pad: z.string().optional(),
+});
 
-function noopTask(onJobs: (p: Payload[]) => void = () => {}) {
+function noopTask(onJobs: (p: Payload[]) => void = () => {}, handlerMs = 0) {
   return defineTask({
     name: 'noop',
     payload: schema,
     handler: async (payload) => {
       onJobs([payload]);
+      if (handlerMs > 0) await sleep(handlerMs);
     },
   });
 }
 
-class TandemProducer implements Producer {
+export class TandemProducer implements Producer {
   private readonly task = noopTask();
   readonly tandem: Tandem;
 
@@ -27,9 +41,10 @@ class TandemProducer implements Producer {
     this.tandem = createTandem({ connectionString: url, tasks: [this.task] });
   }
 
-  bulkInput(from: number, n: number): EnqueueItem[] {
+  bulkInput(from: number, n: number, shape?: PayloadShape): EnqueueItem[] {
     const items: EnqueueItem[] = new Array(n);
-    for (let k = 0; k < n; k++) items[k] = { task: this.task, payload: { i: from + k } };
+    for (let k = 0; k < n; k++)
+      items[k] = { task: this.task, payload: makePayload(from + k, shape) };
     return items;
   }
 
@@ -58,25 +73,35 @@ class TandemProducer implements Producer {
   }
 }
 
+export async function installTandem(url: string): Promise<void> {
+  const p = new TandemProducer(url);
+  try {
+    await p.tandem.migrate();
+  } finally {
+    await p.close();
+  }
+}
+
 export const tandemSystem: System = {
   name: 'tandem',
+  label: 'Tandem',
+  packageName: null,
+  minNodeMajor: 20,
+  schema: 'tandem',
   tables: ['tandem.tasks'],
-
-  async install(url) {
-    const p = new TandemProducer(url);
-    try {
-      await p.tandem.migrate();
-    } finally {
-      await p.close();
-    }
-  },
+  install: installTandem,
 
   async producer(url) {
     return new TandemProducer(url);
   },
 
-  async prepareWorker({ url, concurrency, onJobs }: WorkerParams): Promise<PreparedWorker> {
-    const tandem = createTandem({ connectionString: url, tasks: [noopTask(onJobs)] });
+  async prepareWorker({
+    url,
+    concurrency,
+    handlerMs,
+    onJobs,
+  }: WorkerParams): Promise<PreparedWorker> {
+    const tandem = createTandem({ connectionString: url, tasks: [noopTask(onJobs, handlerMs)] });
     const worker = tandem.worker({ queues: { default: concurrency } });
     return {
       start: () => worker.start(),
