@@ -17,9 +17,12 @@ alter table tandem.tasks
 -- death only once a rescuer has seen it free for a grace period
 -- (lock_lost_at), so a connection blip or a server crash-restart is not a
 -- death.
+-- A worker without a session of its own (behind a transaction pooler) holds
+-- no liveness lock: lock_key is null, and only its heartbeat counts.
 alter table tandem.workers
   add column lease_ms integer not null default 30000,
-  add column lock_lost_at timestamptz;
+  add column lock_lost_at timestamptz,
+  alter column lock_key drop not null;
 
 drop function tandem.dead_workers(interval);
 
@@ -63,7 +66,9 @@ begin
     select id, lock_key, lock_lost_at,
            heartbeat_at < now() - lease_ms * interval '1 millisecond' as stale
       into w from tandem.workers where id = cur.holder;
-    if found and not w.stale then
+    if found and not w.stale and w.lock_key is null then
+      return false;
+    elsif found and not w.stale then
       held := w.lock_key in (select tandem.held_worker_locks());
       if held and w.lock_lost_at is null then
         return false;
@@ -223,11 +228,12 @@ begin
      where t.key = enqueue.key and t.name = enqueue.name;
     return task_id;
   end if;
+  -- One notification per queue per transaction (a setting local to the
+  -- transaction: nothing stays behind on a pooled server connection).
   last_notify := current_setting('tandem.notified_' || md5(q), true);
-  if last_notify is null or last_notify = ''
-     or clock_timestamp() - last_notify::timestamptz > interval '2 milliseconds' then
+  if last_notify is null or last_notify = '' then
     perform pg_notify('tandem_wake', q);
-    perform set_config('tandem.notified_' || md5(q), clock_timestamp()::text, false);
+    perform set_config('tandem.notified_' || md5(q), 'yes', true);
   end if;
   return task_id;
 end;

@@ -41,6 +41,13 @@ import { WakeDebouncer } from './wake.js';
 /** How Tandem reaches PostgreSQL: give one of `connectionString`, `pool` or `db`. */
 export interface ClientOptions {
   connectionString?: string;
+  /**
+   * A direct (or session-pooled) connection string for each worker's own
+   * session (liveness lock, LISTEN, claims), when `connectionString` or
+   * `pool` goes through a transaction pooler such as PgBouncer in
+   * transaction mode. Default: `connectionString`.
+   */
+  sessionConnectionString?: string;
   /** A pg Pool Tandem may use (it is not closed by `close()`). */
   pool?: pg.Pool;
   /** A Kysely instance; without a pool or connection string, workers poll instead of listening. */
@@ -91,6 +98,8 @@ export class TandemClient {
   readonly db: Kysely<any>;
   readonly logger: Logger;
   readonly connectionString: string | null;
+  /** Where workers open their own sessions. */
+  readonly sessionConnectionString: string | null;
   /** Runs statements on Tandem's own connections. */
   readonly sql: Queryable;
   private readonly tasks = new Map<string, AnyTask>();
@@ -109,6 +118,7 @@ export class TandemClient {
       );
     }
     this.connectionString = connectionString ?? null;
+    this.sessionConnectionString = options.sessionConnectionString ?? connectionString ?? null;
     this.pool = pool ?? (connectionString ? new pg.Pool({ connectionString, max: 10 }) : null);
     this.pool?.on('error', (err: Error & { code?: string }) =>
       this.logger.warn({ error: err.message, code: err.code }, 'idle PostgreSQL connection failed'),
@@ -317,14 +327,15 @@ export class TandemClient {
 
   /**
    * A connection of its own, outside the pool's rotation: for LISTEN and for
-   * session-level locks. Needs `connectionString` or `pool`.
+   * session-level locks. Needs `sessionConnectionString`,
+   * `connectionString` or `pool`.
    */
   async openConnection(): Promise<{ client: pg.ClientBase; close(): Promise<void> }> {
-    if (this.connectionString) {
+    if (this.sessionConnectionString) {
       // Keepalive probes after 10 s idle, so a session cut off by a dead NAT
       // or proxy is noticed in seconds rather than the OS default two hours.
       const client = new pg.Client({
-        connectionString: this.connectionString,
+        connectionString: this.sessionConnectionString,
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
         connectionTimeoutMillis: 10_000,

@@ -31,7 +31,7 @@
 
 /** A key in claim order within one queue and priority: `(run_at, id)`. */
 export interface ClaimKey {
-  /** run_at as PostgreSQL prints it (microseconds; the session's time zone is UTC). */
+  /** run_at in UTC as `YYYY-MM-DD HH:MM:SS.UUUUUU` (fixed width, so text order is time order). */
   runAt: string;
   id: bigint;
 }
@@ -62,7 +62,8 @@ const DISCOVER_MS = 2_000;
 /** Discovery may take this share of the time at most. */
 const DISCOVER_SHARE = 20;
 const MAX_PRIORITIES = 16;
-const FROM_START: ClaimKey = { runAt: '-infinity', id: 0n };
+/** Before any task: run_at is checked to lie between 1970 and 9999 at enqueue. */
+const FROM_START: ClaimKey = { runAt: '0001-01-01 00:00:00.000000', id: 0n };
 
 interface Checkpoint {
   key: ClaimKey;
@@ -81,9 +82,8 @@ interface QueueBounds {
   nextDiscoveryAt: number;
 }
 
+/** Keys compare as text (run_at in UTC, fixed width) then id. */
 function compareKeys(a: ClaimKey, b: ClaimKey): number {
-  if (a.runAt === '-infinity' || b.runAt === '-infinity')
-    return a.runAt === b.runAt ? Number(a.id - b.id) : a.runAt === '-infinity' ? -1 : 1;
   if (a.runAt !== b.runAt) return a.runAt < b.runAt ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

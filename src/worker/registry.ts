@@ -36,10 +36,13 @@ export interface Beat {
 export class Registry {
   id = newId();
   private lockKey: number | null = null;
+  private registered = false;
 
+  /** @param locks whether this worker has a session to hold a liveness lock in. */
   constructor(
     private readonly queues: Record<string, number>,
     private readonly leaseMs: number,
+    private readonly locks = true,
   ) {}
 
   /**
@@ -48,11 +51,11 @@ export class Registry {
    * under a new id, and the caller must drop everything it held.
    */
   async attach(conn: pg.ClientBase): Promise<boolean> {
-    if (this.lockKey === null) {
+    if (!this.registered) {
       await this.register(conn);
       return true;
     }
-    const key = await this.retake(conn, this.lockKey);
+    const key = this.lockKey === null ? null : await this.retake(conn, this.lockKey);
     if ((await conn.query(workerReattach, [this.id, key])).rows.length > 0) {
       this.lockKey = key;
       return true;
@@ -94,9 +97,12 @@ export class Registry {
   }
 
   private async register(conn: pg.ClientBase): Promise<void> {
-    const key = await nextKey(conn);
-    if (!(await tryLock(conn, key)))
-      throw new Error(`liveness lock ${key} is taken by another session`);
+    let key: number | null = null;
+    if (this.locks) {
+      key = await nextKey(conn);
+      if (!(await tryLock(conn, key)))
+        throw new Error(`liveness lock ${key} is taken by another session`);
+    }
     this.lockKey = key;
     await conn.query(workerRegister, [
       this.id,
@@ -106,6 +112,7 @@ export class Registry {
       key,
       this.leaseMs,
     ]);
+    this.registered = true;
   }
 
   /** Runs on the control connection, which holds the lock: handler load cannot starve it. */

@@ -77,9 +77,10 @@ export async function runRound(
   taskNames: string[],
   round: Round,
   logger: Logger,
+  prepared = true,
 ): Promise<RoundResult> {
   try {
-    return await settleAndClaim(conn, owner, token, taskNames, round.settle, round);
+    return await settleAndClaim(conn, owner, token, taskNames, round.settle, round, prepared);
   } catch (err) {
     if (!isRowError(err) || round.settle.length === 0) throw err;
     logger.warn(
@@ -87,7 +88,7 @@ export async function runRound(
       'a batch of outcomes was refused by PostgreSQL; writing them one by one',
     );
     for (const row of round.settle) await settleAlone(conn, owner, row, logger);
-    return settleAndClaim(conn, owner, token, taskNames, [], round);
+    return settleAndClaim(conn, owner, token, taskNames, [], round, prepared);
   }
 }
 
@@ -98,6 +99,7 @@ async function settleAndClaim(
   taskNames: string[],
   settle: SettleRow[],
   round: Round,
+  prepared: boolean,
 ): Promise<RoundResult> {
   const { ids, rest } = toSettleParams(settle);
   const values = [
@@ -114,11 +116,12 @@ async function settleAndClaim(
     round.boundRunAts,
     round.boundIds,
   ];
-  const { rows } = await conn.query({
-    name: 'tandem_settle_and_claim',
-    text: taskSettleAndClaim,
-    values,
-  });
+  // Prepared once per session; unnamed through a transaction pooler.
+  const { rows } = await conn.query(
+    prepared
+      ? { name: 'tandem_settle_and_claim', text: taskSettleAndClaim, values }
+      : { text: taskSettleAndClaim, values },
+  );
   // One row (the last) carries the statement's snapshot, not a task.
   const at = rows.findIndex((r) => r.id === null);
   const meta = rows.splice(at, 1)[0] as { xmin: string; xmax: string; xip: string[] };

@@ -25,8 +25,17 @@ export interface WorkerOptions {
   queues?: Record<string, number>;
   /** Poll fallback for delayed and retrying tasks and missed wake-ups. Default `'1s'`. */
   pollInterval?: Duration;
-  /** Set false behind connection poolers that cannot LISTEN (transaction pooling): poll only. */
+  /** Set false to poll instead of LISTENing for wake-ups. Default true. */
   listen?: boolean;
+  /**
+   * Whether the worker's own connection is a session of its own. Default
+   * true. Set false when the only way to PostgreSQL is a transaction pooler
+   * (PgBouncer in transaction mode, with no `sessionConnectionString`):
+   * the worker then holds no liveness lock (a killed worker is rescued
+   * after its `lease`, not within seconds), polls instead of listening,
+   * sends no prepared statements, and commits its claims synchronously.
+   */
+  session?: boolean;
   /** How long `stop()` waits for running tasks before aborting them. Default `'30s'`. */
   shutdownTimeout?: Duration;
   /** Upper bound on tasks claimed ahead of free slots, per queue. Default 1000. */
@@ -114,6 +123,7 @@ export class Worker {
   private readonly maxPrefetch: number;
   private readonly windowMs: number;
   private readonly trap: boolean;
+  private readonly session: boolean;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -164,12 +174,13 @@ export class Worker {
     this.windowMs = options.prefetchWindowMs ?? 100;
     this.leaseMs = toMs(options.lease ?? '30s', 'lease', 2_147_483_647);
     this.trap = options.trapUnhandledRejections ?? false;
+    this.session = options.session ?? true;
     this.retention = resolveRetention(options.retention ?? {});
-    this.registry = new Registry(queues, this.leaseMs);
+    this.registry = new Registry(queues, this.leaseMs, this.session);
     this.rollup = new Rollup(client.sql, this.registry.id, this.logger);
     this.control = new ControlConnection(
       () => client.openConnection(),
-      options.listen ?? true,
+      this.session && (options.listen ?? true),
       {
         wake: (q) => this.wake(q),
         cancel: (id) => this.cancelTask(id),
@@ -266,8 +277,10 @@ export class Worker {
   /** After every (re)connection, before the connection is published. */
   private async connected(conn: pg.ClientBase): Promise<void> {
     // Claims and outcomes go over this connection without waiting for the
-    // WAL flush (see docs/design.md, "Durability of the claim path").
-    await conn.query(`set synchronous_commit = off; set timezone = 'UTC'`);
+    // WAL flush (see docs/design.md, "Durability of the claim path"); not
+    // through a transaction pooler, where a session setting would stay on a
+    // server connection that other clients use next.
+    if (this.session) await conn.query('set synchronous_commit = off');
     const { rows } = await conn.query<{ ms: string }>(
       `select setting::int * 3 + 500 as ms from pg_settings where name = 'wal_writer_delay'`,
     );
@@ -479,7 +492,7 @@ export class Worker {
     const began = performance.now();
     try {
       result = await this.control.withClient((c) =>
-        runRound(c, this.id, token, this.taskNames, round, this.logger),
+        runRound(c, this.id, token, this.taskNames, round, this.logger, this.session),
       );
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;

@@ -114,7 +114,7 @@ candidates as (
    cross join lateral (
      select id, priority, run_at from tandem.tasks
       where queue = b.queue and state in ('queued', 'retrying') and priority = b.priority
-        and (run_at, id) > (b.after_run_at::timestamptz, b.after_id) and run_at <= now()
+        and (run_at, id) > ((b.after_run_at || '+00')::timestamptz, b.after_id) and run_at <= now()
         and name = any($5::text[])
       order by run_at, id
       limit a.n
@@ -140,7 +140,7 @@ claimed as (
 -- RETURNING has no order: hand tasks over in claim order.
 select * from (
   select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
-         priority, run_at::text as run_key,
+         priority, to_char(run_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as run_key,
          date_part('epoch', now() - run_at) * 1000 as lag_ms,
          null::text as xmin, null::text as xmax, null::text[] as xip
     from claimed

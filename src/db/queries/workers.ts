@@ -59,7 +59,8 @@ export const workerMarkLocks = `
 with held as materialized (select tandem.held_worker_locks() as key)
 update tandem.workers w
    set lock_lost_at = case when w.lock_lost_at is null then now() end
- where (w.lock_lost_at is null) = (w.lock_key not in (select key from held))`;
+ where w.lock_key is not null
+   and (w.lock_lost_at is null) = (w.lock_key not in (select key from held))`;
 
 /** Dead workers other than $1 (a rescuer never judges itself). */
 export const workerListDead = `
