@@ -301,3 +301,56 @@ describe('bookkeeping of attempts', () => {
     release();
   });
 });
+
+describe('what is kept of failed attempts', () => {
+  it('records a transactional handler that swallowed its own SQL error as such', async () => {
+    await pool.query('create table if not exists uniq (v int primary key)');
+    await pool.query('insert into uniq values (1) on conflict do nothing');
+    const swallow = defineTask({
+      name: 'swallow',
+      payload: z.object({}),
+      maxAttempts: 1,
+      transactional: true,
+      async handler(_p, ctx) {
+        try {
+          await ctx.trx.insertInto('uniq').values({ v: 1 }).execute();
+        } catch {
+          // ignored, and the transaction is now aborted
+        }
+        return 'done';
+      },
+    });
+    const { tandem, worker } = setup([swallow]);
+    await worker.start();
+    const { id } = await tandem.enqueue(pool, swallow, {});
+    await finished([id]);
+    const r = await row(id);
+    expect(r.state).toBe('failed');
+    expect(r.errors[0]).toMatchObject({ name: 'TransactionAbortedError' });
+    expect(r.errors[0].message).toMatch(/caught the error/);
+  });
+
+  it('keeps the first error and the latest ones, 25 in all, with messages clipped', async () => {
+    const flaky = defineTask({
+      name: 'flaky',
+      payload: z.object({}),
+      maxAttempts: 40,
+      backoff: { base: 0, jitter: false },
+      handler: (_p, ctx) => {
+        throw new Error(`attempt ${ctx.attempt} ${'x'.repeat(20_000)}`);
+      },
+    });
+    const { tandem, worker } = setup([flaky], { pollInterval: 20 });
+    await worker.start();
+    const { id } = await tandem.enqueue(pool, flaky, {});
+    await finished([id]);
+    const r = await row(id);
+    expect(r.attempt).toBe(40);
+    expect(r.errors).toHaveLength(25);
+    expect(r.errors.map((e: any) => e.attempt)).toEqual([
+      1,
+      ...Array.from({ length: 24 }, (_, i) => 17 + i),
+    ]);
+    expect(r.errors[0].message.length).toBeLessThan(8_300);
+  });
+});
