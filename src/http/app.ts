@@ -66,8 +66,12 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
     options.dashboard === false
       ? null
       : createDashboard(tandem, { base, tokens, readOnly }, jsonErrors);
-  root.onError((err, c) => (dash?.owns(c.req.path) ? dash.onError(err, c) : jsonErrors(err, c)));
-  root.notFound((c) => (dash?.owns(c.req.path) ? dash.notFound(c) : notFound(c)));
+  // On the root and on its base-path copy: basePath() copies the handlers
+  // it finds, so the copy made above would otherwise keep Hono's defaults.
+  for (const a of new Set([root, app])) {
+    a.onError((err, c) => (dash?.owns(c.req.path) ? dash.onError(err, c) : jsonErrors(err, c)));
+    a.notFound((c) => (dash?.owns(c.req.path) ? dash.notFound(c) : notFound(c)));
+  }
   if (options.allowedHosts) app.use('*', checkHost(options.allowedHosts));
   // The API takes Bearer tokens; the dashboard's paths sign in on their own (a session cookie).
   app.use(
