@@ -46,6 +46,8 @@ export function Layout(props: {
   title: string;
   nav: NavKey | null;
   charts?: boolean;
+  /** No navigation or status (the login page: nothing there is reachable yet). */
+  bare?: boolean;
   children: Child;
 }) {
   const { view } = props;
@@ -75,33 +77,40 @@ export function Layout(props: {
             <a class="brand" href={href(view.base, '/')}>
               Tandem
             </a>
-            <nav aria-label="Dashboard pages">
-              <ul>
-                {NAV.map(([key, path, label]) => (
-                  <li>
-                    <a
-                      href={href(view.base, path)}
-                      aria-current={props.nav === key ? 'page' : undefined}
-                    >
-                      {label}
-                    </a>
-                  </li>
-                ))}
-              </ul>
-            </nav>
-            <div class="session">
-              <span id="live-status" class="muted" aria-live="off">
-                live
-              </span>
-              {view.readOnly && <span class="tag tag-warn">read-only</span>}
-              {view.login && (
-                <form method="post" action={href(view.base, '/logout')}>
-                  <button type="submit" class="link" title={`signed in as ${view.actor}`}>
-                    Sign out
-                  </button>
-                </form>
-              )}
-            </div>
+            {!props.bare && (
+              <>
+                <nav aria-label="Dashboard pages">
+                  <ul>
+                    {NAV.map(([key, path, label]) => (
+                      <li>
+                        <a
+                          href={href(view.base, path)}
+                          aria-current={props.nav === key ? 'page' : undefined}
+                        >
+                          {label}
+                        </a>
+                      </li>
+                    ))}
+                  </ul>
+                </nav>
+                <div class="session">
+                  <span id="time-zone" class="muted" title="Hover over a time to see it in UTC">
+                    times in UTC
+                  </span>
+                  <span id="live-status" class="muted">
+                    live
+                  </span>
+                  {view.readOnly && <span class="tag tag-warn">read-only</span>}
+                  {view.login && (
+                    <form method="post" action={href(view.base, '/logout')}>
+                      <button type="submit" class="link" title={`signed in as ${view.actor}`}>
+                        Sign out
+                      </button>
+                    </form>
+                  )}
+                </div>
+              </>
+            )}
           </header>
           <main id="main" tabindex={-1}>
             <div id="flash" aria-live="polite" />

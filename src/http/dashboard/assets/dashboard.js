@@ -22,7 +22,7 @@
   }
 
   function tick() {
-    if (!hasLive()) return setStatus('paused', 'static page');
+    if (!hasLive()) return;
     if (document.visibilityState !== 'visible') return setStatus('paused', 'paused while hidden');
     window.htmx.trigger(body, 'tandem:tick');
   }
@@ -181,5 +181,5 @@
     else setStatus('error', 'update failed; retrying');
   });
   refreshed(document);
-  setStatus(hasLive() ? 'live' : 'paused', hasLive() ? 'live' : 'static page');
+  if (status && !hasLive()) status.hidden = true;
 })();

@@ -30,7 +30,7 @@ function LoginPage(props: { c: DashContext; deps: DashboardDeps; next: string; f
   const view = viewOf(props.c, props.deps);
   view.login = false;
   return (
-    <Layout view={view} title="Sign in" nav={null}>
+    <Layout view={view} title="Sign in" nav={null} bare>
       <section class="login" aria-labelledby="login-title">
         <h1 id="login-title">Sign in to Tandem</h1>
         {props.failed && (

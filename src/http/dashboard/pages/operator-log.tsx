@@ -28,7 +28,7 @@ function ActionRow(props: { view: View; a: OperatorAction }) {
       <td>
         <a href={href(view.base, '/log', { actor: a.actor })}>{a.actor}</a>
       </td>
-      <td>
+      <td class="nowrap">
         <a href={href(view.base, '/log', { action: a.action })}>{a.action}</a>
       </td>
       <td class="num">{count(a.affected)}</td>
