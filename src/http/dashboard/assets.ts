@@ -21,22 +21,19 @@ interface Asset {
 const require = createRequire(import.meta.url);
 const own = (file: string) => fileURLToPath(new URL(`./assets/${file}`, import.meta.url));
 
-/** URL name → where the file is. */
-const SOURCES: Record<string, { path: () => string; type: string }> = {
-  'htmx.min.js': {
-    path: () => require.resolve('htmx.org/dist/htmx.min.js'),
-    type: 'text/javascript; charset=utf-8',
+const JS = 'text/javascript; charset=utf-8';
+const CSS = 'text/css; charset=utf-8';
+
+/** URL name → the files it is made of (the dashboard's CSS: three files, one response). */
+const SOURCES: Record<string, { paths: () => string[]; type: string }> = {
+  'htmx.min.js': { paths: () => [require.resolve('htmx.org/dist/htmx.min.js')], type: JS },
+  'uplot.min.js': { paths: () => [require.resolve('uplot/dist/uPlot.iife.min.js')], type: JS },
+  'uplot.min.css': { paths: () => [require.resolve('uplot/dist/uPlot.min.css')], type: CSS },
+  'dashboard.js': { paths: () => [own('dashboard.js')], type: JS },
+  'dashboard.css': {
+    paths: () => ['base.css', 'lists.css', 'pages.css'].map((f) => own(`css/${f}`)),
+    type: CSS,
   },
-  'uplot.min.js': {
-    path: () => require.resolve('uplot/dist/uPlot.iife.min.js'),
-    type: 'text/javascript; charset=utf-8',
-  },
-  'uplot.min.css': {
-    path: () => require.resolve('uplot/dist/uPlot.min.css'),
-    type: 'text/css; charset=utf-8',
-  },
-  'dashboard.js': { path: () => own('dashboard.js'), type: 'text/javascript; charset=utf-8' },
-  'dashboard.css': { path: () => own('dashboard.css'), type: 'text/css; charset=utf-8' },
 };
 
 export type AssetName = keyof typeof SOURCES;
@@ -47,7 +44,7 @@ function assets(): Map<string, Asset> {
   if (loaded) return loaded;
   const out = new Map<string, Asset>();
   for (const [name, src] of Object.entries(SOURCES)) {
-    const body = readFileSync(src.path());
+    const body = Buffer.concat(src.paths().map((p) => readFileSync(p)));
     out.set(name, {
       body,
       type: src.type,

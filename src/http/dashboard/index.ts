@@ -11,6 +11,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
+import { timing } from 'hono/timing';
 import type { TandemClient } from '../../client/client.js';
 import type { Api } from '../routes/types.js';
 import type { ApiEnv } from '../security.js';
@@ -96,7 +97,12 @@ export function createDashboard(
   return {
     owns,
     changesNothing,
-    middleware: [only(headers as MiddlewareHandler<ApiEnv>), only(dashboardAuth(deps, isPublic))],
+    middleware: [
+      // Server-Timing: total;dur=… on every dashboard response (what the bench reports).
+      only(timing({ totalDescription: 'dashboard' }) as MiddlewareHandler<ApiEnv>),
+      only(headers as MiddlewareHandler<ApiEnv>),
+      only(dashboardAuth(deps, isPublic)),
+    ],
     routes(app) {
       assetRoutes(app);
       loginRoutes(app, deps);
