@@ -264,6 +264,9 @@ describe('pages', () => {
     const missing = await get(a, '/admin/tandem/api/nope');
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.text).error.code).toBe('NOT_FOUND');
+    const bad = await get(a, '/admin/tandem/api/tasks?status=bogus');
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.text).error.code).toBe('INVALID_FILTER');
     expect((await get(a, '/admin/tandem/nope')).text).toContain('there is no dashboard page');
   });
 
