@@ -151,6 +151,15 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('table.tasks tbody .badge').allTextContents()).toEqual(
       Array(5).fill('failed'),
     );
+    // A ticked task stays ticked when the live region refreshes.
+    await page.getByRole('checkbox', { name: `Select task ${ids.fraud}` }).check();
+    expect(await page.locator('[data-selected-count]').textContent()).toBe('1');
+    await page.waitForResponse((r) => r.request().headers()['hx-target'] === 'live');
+    await page.waitForTimeout(100);
+    expect(await page.getByRole('checkbox', { name: `Select task ${ids.fraud}` }).isChecked()).toBe(
+      true,
+    );
+    expect(await page.locator('[data-selected-count]').textContent()).toBe('1');
     await shot(page, 'tasks');
 
     await page.getByRole('link', { name: `#${ids.timeout}`, exact: true }).click();
@@ -197,8 +206,16 @@ describe('the dashboard in Chromium', () => {
     const group = page.locator('article.group', { hasText: 'card declined' });
     expect(await group.locator('.count-pill').textContent()).toBe('3');
     await shot(page, 'failures');
-    await group.getByRole('button', { name: 'Retry this group…' }).click();
+    // Escape closes the dialog unchanged, and focus goes back to the button.
+    const opener = group.getByRole('button', { name: 'Retry this group…' });
+    await opener.click();
     const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Retry 3 tasks?' }).waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await opener.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await stateOf(ids.declined[0]!)).toBe('failed');
+    await group.getByRole('button', { name: 'Retry this group…' }).click();
     await dialog.getByRole('heading', { name: 'Retry 3 tasks?' }).waitFor();
     await shot(page, 'failures-confirm');
     await dialog.getByRole('button', { name: 'Retry 3 tasks' }).click();
