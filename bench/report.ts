@@ -218,9 +218,15 @@ function scaleRows(results: ScaleResult[]): Row[] {
 
 function apiRows(results: ApiResult[]): Row[] {
   return results.map((r) => ({
-    scenario: `Tandem API ${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
-    unit: 'ms p50 / p99',
-    cells: { tandem: r.error ? 'failed' : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}` },
+    scenario: `Tandem ${r.route.startsWith('dashboard') ? '' : 'API '}${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
+    unit: r.serverP50Ms === undefined ? 'ms p50 / p99' : 'ms p50 / p99 (server time)',
+    cells: {
+      tandem: r.error
+        ? 'failed'
+        : r.serverP50Ms === undefined
+          ? `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}`
+          : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)} (${fmt(r.serverP50Ms)} / ${fmt(r.serverP99Ms!)})`,
+    },
     vsPeer: '',
     vsFloor: '',
   }));

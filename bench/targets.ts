@@ -140,5 +140,15 @@ export function checkTargets(results: Results): TargetCheck[] {
         (v) => `${fmt(v, 1)} s`,
       );
   }
+  const pages = (results.api ?? []).filter((r) => r.serverP99Ms !== undefined);
+  if (pages.length > 0) {
+    const slowest = pages.reduce((a, b) => (b.serverP99Ms! > a.serverP99Ms! ? b : a));
+    check(
+      `every dashboard page's server time p99 ≤ 200 ms at ${fmt(slowest.rows)} finished rows`,
+      slowest.serverP99Ms,
+      (v) => v <= 200,
+      (v) => `slowest ${slowest.route}: ${fmt(v)} ms`,
+    );
+  }
   return checks;
 }

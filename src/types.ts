@@ -8,10 +8,13 @@ export type TaskState = 'queued' | 'running' | 'succeeded' | 'retrying' | 'faile
 /** Milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'1h'`. */
 export type Duration = number | string;
 
-/** One failed attempt, as kept in `tasks.errors`. */
+/** One failed attempt, as kept in `tasks.errors` (the JSON keys are stored and served as they are). */
 export interface AttemptError {
   attempt: number;
+  /** When the attempt ended (ISO 8601). */
   at: string;
+  /** When the attempt started (ISO 8601); absent on errors recorded before 0.1.0. */
+  started_at?: string | null;
   message: string;
   name: string;
   stack?: string;

@@ -3,6 +3,8 @@
  * against a fresh database.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,9 +169,38 @@ describe.concurrent('tandem CLI', () => {
     }
   });
 
-  it('demo runs the shop for a few seconds, then stops by itself', async () => {
+  it('demo runs the shop for a few seconds with its dashboard, then stops by itself', async () => {
     const demoUrl = await freshDatabase();
-    const r = await tandem(['demo'], { DATABASE_URL: demoUrl, TANDEM_DEMO_SECONDS: '4' });
+    // The port asked for is taken: the demo serves the dashboard on a free one and says so.
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as AddressInfo).port;
+    const run = start(['demo', '--port', String(taken)], {
+      DATABASE_URL: demoUrl,
+      TANDEM_DEMO_SECONDS: '4',
+    });
+    try {
+      const first = await waitFor('the first line', async () =>
+        run.stdout().includes('\n') ? run.stdout().split('\n')[0] : undefined,
+      );
+      const m =
+        /^dashboard: (http:\/\/127\.0\.0\.1:(\d+)) {2}\(port (\d+) is taken, so this one is free\)$/.exec(
+          first!,
+        );
+      expect(m, first).not.toBeNull();
+      const [, url, port, asked] = m!;
+      expect(Number(asked)).toBe(taken);
+      expect(Number(port)).not.toBe(taken);
+      const tasks = await waitFor('the shop’s tasks on the dashboard', async () => {
+        const page = await (await fetch(`${url}/tasks`)).text();
+        return page.includes('charge-order') ? page : undefined;
+      });
+      expect(tasks).toContain('send-receipt');
+      expect((await fetch(url!)).status).toBe(200);
+    } finally {
+      blocker.close();
+    }
+    const r = { code: await run.exited, stdout: run.stdout(), stderr: run.stderr() };
     expect(r.code, r.stderr).toBe(0);
     const progress = r.stdout.split('\n').filter((l) => /^\[\s*\d+s\] /.test(l));
     expect(progress.length).toBeGreaterThanOrEqual(3);

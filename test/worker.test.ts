@@ -106,6 +106,11 @@ describe('running tasks', () => {
       [2, 'boom 2', 'Error', worker.id],
     ]);
     expect(row.errors[0].stack).toContain('boom 1');
+    // Each error carries its attempt's start: the second began after the first ended.
+    const [e1, e2] = row.errors.map((e: any) => [Date.parse(e.started_at), Date.parse(e.at)]);
+    expect(e1[0]).toBeLessThanOrEqual(e1[1]);
+    expect(e2[0]).toBeGreaterThanOrEqual(e1[1]);
+    expect(e2[0]).toBeLessThanOrEqual(e2[1]);
     // 300 ms then 600 ms, within poll tolerance
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(290);
     expect(times[1]! - times[0]!).toBeLessThan(300 + 400);

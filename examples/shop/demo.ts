@@ -10,7 +10,8 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { PinoPretty } from 'pino-pretty';
-import { createTandem, type Logger } from '../../src/index.js';
+import type { TandemServer } from '../../src/http/index.js';
+import { createTandem, type Logger, type Tandem } from '../../src/index.js';
 import { startProducer } from './producer.js';
 import { createShopSchema, type ShopDatabase } from './schema.js';
 import { chargeOrder, reportTotals, schedules, sendReceipt } from './tasks.js';
@@ -25,8 +26,12 @@ export interface ShopDemoOptions {
   ordersPerSecond?: number;
   /** Where progress lines go. Default stdout. */
   write?: (line: string) => void;
-  /** Printed first, when given: where to watch the shop (the dashboard). */
-  dashboardUrl?: string;
+  /**
+   * Serve the dashboard on 127.0.0.1 at this port (default 8080; 0: any free
+   * port; null: no dashboard). Its URL is the demo's first line; when the
+   * port is taken, a free one is used and the line says so.
+   */
+  dashboardPort?: number | null;
 }
 
 const STATES = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
@@ -45,10 +50,20 @@ export async function runShopDemo(options: ShopDemoOptions): Promise<void> {
     schedules,
     logger: demoLogger(write),
   });
+  let server: TandemServer | null = null;
   try {
-    // First line of the demo: where to watch it.
-    if (options.dashboardUrl) write(`dashboard: ${options.dashboardUrl}`);
     await tandem.migrate();
+    // First line of the demo: where to watch it.
+    const port = options.dashboardPort === undefined ? 8080 : options.dashboardPort;
+    if (port !== null) {
+      const started = await startDashboard(tandem, port);
+      server = started.server;
+      write(
+        started.taken
+          ? `dashboard: ${server.url}  (port ${port} is taken, so this one is free)`
+          : `dashboard: ${server.url}`,
+      );
+    }
     await createShopSchema(db);
     const worker = tandem.worker({ queues: { default: 5, payments: 5 } });
     await worker.start();
@@ -77,8 +92,22 @@ export async function runShopDemo(options: ShopDemoOptions): Promise<void> {
     write(await progressLine(db, Math.round((Date.now() - started) / 1000)));
     write(await summary(db, producer.placed));
   } finally {
+    await server?.close();
     await tandem.close();
     await db.destroy();
+  }
+}
+
+/** The dashboard on 127.0.0.1:`port`, or on a free port when that one is taken. */
+async function startDashboard(
+  tandem: Tandem,
+  port: number,
+): Promise<{ server: TandemServer; taken: boolean }> {
+  try {
+    return { server: await tandem.server({ port }), taken: false };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    return { server: await tandem.server({ port: 0 }), taken: true };
   }
 }
 

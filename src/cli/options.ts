@@ -41,6 +41,14 @@ export function parsePositiveInteger(value: string): number {
   return n;
 }
 
+/** A TCP port, 0 (any free one) to 65535. */
+export function parsePort(value: string): number {
+  const n = parseInteger(value);
+  if (n < 0 || n > 65_535)
+    throw new InvalidArgumentError(`expected a port from 0 to 65535, got ${n}`);
+  return n;
+}
+
 export function parseQueueName(value: string): string {
   if (!NAME_RE.test(value)) {
     throw new InvalidArgumentError(

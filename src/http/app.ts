@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { TandemClient } from '../client/client.js';
 import { TandemError } from '../errors.js';
+import { createDashboard } from './dashboard/index.js';
 import { ApiError, errorHandler, notFound, validationHook } from './errors.js';
 import type { AppOptions } from './options.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -59,14 +60,26 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
   const maxBody = options.bodyLimit ?? 1024 * 1024;
   const root = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const app = (base ? root.basePath(base) : root) as Api;
-  root.onError(errorHandler(tandem.logger));
-  root.notFound(notFound);
+  const readOnly = options.readOnly ?? false;
+  const jsonErrors = errorHandler(tandem.logger);
+  const dash =
+    options.dashboard === false
+      ? null
+      : createDashboard(tandem, { base, tokens, readOnly }, jsonErrors);
+  // On the root and on its base-path copy: basePath() copies the handlers
+  // it finds, so the copy made above would otherwise keep Hono's defaults.
+  for (const a of new Set([root, app])) {
+    a.onError((err, c) => (dash?.owns(c.req.path) ? dash.onError(err, c) : jsonErrors(err, c)));
+    a.notFound((c) => (dash?.owns(c.req.path) ? dash.notFound(c) : notFound(c)));
+  }
   if (options.allowedHosts) app.use('*', checkHost(options.allowedHosts));
+  // The API takes Bearer tokens; the dashboard's paths sign in on their own (a session cookie).
   app.use(
     '*',
-    authenticate(tokens, (path) => path === `${base}/healthz`),
+    authenticate(tokens, (path) => path === `${base}/healthz` || (dash?.owns(path) ?? false)),
   );
-  app.use('*', guardMutations(options.readOnly ?? false));
+  for (const mw of dash?.middleware ?? []) app.use('*', mw);
+  app.use('*', guardMutations(readOnly, dash?.changesNothing));
   app.use(
     '*',
     bodyLimit({
@@ -84,6 +97,7 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
   statsRoutes(app, deps);
   operatorActionRoutes(app, deps);
   healthRoutes(app, deps);
+  dash?.routes(app);
   metricsRoutes(app, deps, {
     ...(options.fleetMetrics !== undefined && { fleet: options.fleetMetrics }),
     ...(options.worker && { worker: options.worker }),

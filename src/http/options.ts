@@ -25,6 +25,8 @@ export interface AppOptions {
   worker?: Worker;
   /** Refuse requests whose Host header is not one of these names (DNS rebinding guard). */
   allowedHosts?: readonly string[];
+  /** Serve the web dashboard at the base path (default true); false: the API alone. */
+  dashboard?: boolean;
 }
 
 export interface ServerOptions extends Omit<AppOptions, 'basePath'> {

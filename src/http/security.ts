@@ -18,17 +18,15 @@ export function authenticate(
   tokens: ReadonlyMap<string, string>,
   isPublic: (path: string) => boolean,
 ): MiddlewareHandler<ApiEnv> {
-  const entries = [...tokens];
   return async (c, next) => {
-    if (entries.length === 0) {
+    if (tokens.size === 0) {
       c.set('actor', 'anonymous');
       return next();
     }
     if (isPublic(c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+    const token = bearerToken(c.req.header('authorization'));
     const challenge = { 'WWW-Authenticate': 'Bearer realm="tandem"' };
-    if (!m) {
+    if (token === null) {
       throw new ApiError(
         401,
         'UNAUTHORIZED',
@@ -36,22 +34,44 @@ export function authenticate(
         challenge,
       );
     }
-    let actor: string | null = null;
-    // Every token is compared, so the time taken does not tell which matched.
-    for (const [label, token] of entries) {
-      if ((await timingSafeEqual(m[1]!, token)) && actor === null) actor = label;
-    }
+    const actor = await matchToken(tokens, token);
     if (actor === null) throw new ApiError(401, 'UNAUTHORIZED', 'invalid token', challenge);
     c.set('actor', actor);
     return next();
   };
 }
 
-/** Read-only mode and the cross-origin check, for every method that changes something. */
-export function guardMutations(readOnly: boolean): MiddlewareHandler<ApiEnv> {
+/** The label of the token equal to `candidate`, or null. Constant time in which one matched. */
+export async function matchToken(
+  tokens: ReadonlyMap<string, string>,
+  candidate: string,
+): Promise<string | null> {
+  let actor: string | null = null;
+  // Every token is compared, so the time taken does not tell which matched.
+  for (const [label, token] of tokens) {
+    if ((await timingSafeEqual(candidate, token)) && actor === null) actor = label;
+  }
+  return actor;
+}
+
+/** The token of an `Authorization: Bearer` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header ?? '');
+  return m ? m[1]! : null;
+}
+
+/**
+ * Read-only mode and the cross-origin check, for every method that changes
+ * something. `changesNothing` names the paths read-only mode still allows
+ * (the dashboard's login and logout); the origin check applies to them too.
+ */
+export function guardMutations(
+  readOnly: boolean,
+  changesNothing: (path: string) => boolean = () => false,
+): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     if (SAFE_METHODS.has(c.req.method)) return next();
-    if (readOnly)
+    if (readOnly && !changesNothing(c.req.path))
       throw new ApiError(403, 'READ_ONLY', 'this server is read-only: mutations are disabled');
     const origin = c.req.header('origin');
     const site = c.req.header('sec-fetch-site');
@@ -69,7 +89,7 @@ export function guardMutations(readOnly: boolean): MiddlewareHandler<ApiEnv> {
   };
 }
 
-function sameOrigin(origin: string, url: string, host: string | undefined): boolean {
+export function sameOrigin(origin: string, url: string, host: string | undefined): boolean {
   try {
     const o = new URL(origin);
     return o.host === (host ?? new URL(url).host);

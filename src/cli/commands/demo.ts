@@ -4,7 +4,12 @@ import type { Command } from 'commander';
 import { openDatabase } from '../database.js';
 import { CliError } from '../errors.js';
 import { importModule } from '../load-tasks.js';
-import { type DatabaseOptions, databaseUrlOption, parsePositiveInteger } from '../options.js';
+import {
+  type DatabaseOptions,
+  databaseUrlOption,
+  parsePort,
+  parsePositiveInteger,
+} from '../options.js';
 import { trapShutdown } from '../signals.js';
 
 /** What examples/shop/demo.ts exports (it lives outside src/, so it is loaded at run time). */
@@ -14,7 +19,7 @@ interface ShopDemoModule {
     signal: AbortSignal;
     seconds?: number;
     ordersPerSecond?: number;
-    dashboardUrl?: string;
+    dashboardPort?: number | null;
   }): Promise<void>;
 }
 
@@ -23,6 +28,8 @@ const demoModule = fileURLToPath(new URL('../../../examples/shop/demo.ts', impor
 interface DemoCliOptions extends DatabaseOptions {
   seconds?: number;
   rate?: number;
+  port: number;
+  dashboard: boolean;
 }
 
 export function register(program: Command, hidden = false): void {
@@ -37,11 +44,19 @@ export function register(program: Command, hidden = false): void {
       parsePositiveInteger,
     )
     .option('--rate <n>', 'orders per second (default 4)', parsePositiveInteger)
+    .option(
+      '--port <port>',
+      'dashboard port on 127.0.0.1 (0: any free one; a taken port falls back to a free one)',
+      parsePort,
+      8080,
+    )
+    .option('--no-dashboard', 'run the shop without the dashboard')
     .addOption(databaseUrlOption())
     .addHelpText(
       'after',
       `
 Without DATABASE_URL the demo starts its own PostgreSQL in .tandem/pg (kept between runs).
+The dashboard's URL is the first line (http://127.0.0.1:8080 unless that port is taken).
 Ctrl-C stops it gracefully: no new orders, running tasks finish, PostgreSQL stops.`,
     )
     .action(async (opts: DemoCliOptions) => {
@@ -56,8 +71,8 @@ Ctrl-C stops it gracefully: no new orders, running tasks finish, PostgreSQL stop
       const db = await openDatabase(opts.databaseUrl);
       try {
         await runShopDemo({
-          // dashboardUrl: the demo prints it first; pass it once the demo serves the dashboard.
           connectionString: db.connectionString,
+          dashboardPort: opts.dashboard ? opts.port : null,
           signal: shutdown,
           ...(seconds !== undefined && { seconds }),
           ...(opts.rate !== undefined && { ordersPerSecond: opts.rate }),

@@ -39,7 +39,7 @@ function readToken(file: string | undefined): string | undefined {
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('serve the HTTP API, /metrics and /healthz until SIGINT/SIGTERM')
+    .description('serve the dashboard, the HTTP API, /metrics and /healthz until SIGINT/SIGTERM')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free one)', parsePort, 8080)
     .option('--token-file <file>', 'file holding the bearer token (default: $TANDEM_API_TOKEN)')
@@ -53,7 +53,8 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Every route but /healthz needs "Authorization: Bearer <token>" once a token is set.
+Every route but /healthz needs "Authorization: Bearer <token>" once a token is set;
+the dashboard (at /) asks for the token on its login page instead.
 A --host other than loopback is refused without a token unless --insecure.
 
 Examples:
@@ -79,7 +80,7 @@ Examples:
             readOnly: opts.readOnly ?? false,
           });
           process.stderr.write(
-            `tandem: API on ${server.url} (${token ? 'token required' : 'no token: loopback only'}${opts.readOnly ? ', read-only' : ''}); OpenAPI at ${server.url}/api/openapi.json; Ctrl-C to stop\n`,
+            `tandem: dashboard and API on ${server.url} (${token ? 'token required' : 'no token: loopback only'}${opts.readOnly ? ', read-only' : ''}); OpenAPI at ${server.url}/api/openapi.json; Ctrl-C to stop\n`,
           );
           await untilAborted(shutdown);
           await server.close();

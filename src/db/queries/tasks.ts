@@ -32,12 +32,13 @@ export const taskGet = 'select * from tandem.tasks where id = $1';
 export const ERRORS_KEPT = 25;
 
 /**
- * Appends one attempt error (the SQL expression `error`) to `t.errors`,
+ * Appends one attempt error (the SQL expression `error`, an object) to
+ * `t.errors` with the attempt's start (`t.started_at`, set by the claim),
  * keeping the first error and the latest ones, ERRORS_KEPT in all.
  */
 const appendError = (error: string) => `
   (case when jsonb_array_length(t.errors) >= ${ERRORS_KEPT} then t.errors - 1 else t.errors end)
-    || jsonb_build_array(${error})`;
+    || jsonb_build_array(jsonb_build_object('started_at', t.started_at) || ${error})`;
 
 /**
  * The worker's one statement per round trip: settle the outcomes of finished
