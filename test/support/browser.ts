@@ -1,12 +1,27 @@
 /**
  * A real headless Chromium for the dashboard's browser tests: Debian's
  * `chromium` (or TANDEM_CHROMIUM), driven by playwright-core. Without a
- * browser the tests fail with the command that installs one: they never
- * skip.
+ * browser the tests fail in CI with the command that installs one, and are
+ * skipped with that message elsewhere (test/support/services.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
+import { available } from './services.js';
+
+const INSTALL =
+  'apt-get update && apt-get install -y chromium, or set TANDEM_CHROMIUM to a Chromium or Chrome binary';
+
+/** Whether the browser tests can run here (throws in CI when they cannot). */
+export function browserAvailable(): boolean {
+  let found = true;
+  try {
+    chromiumPath();
+  } catch {
+    found = false;
+  }
+  return available('a headless Chromium', found, INSTALL);
+}
 
 export const CHROMIUM_ARGS = [
   '--headless',
