@@ -108,3 +108,30 @@ begin
   return message_id;
 end;
 $$;
+
+-- Every destination a relay has served, with the lock that makes its relay
+-- one at a time (pg_try_advisory_lock(1953655929, lock_id), held on the
+-- relay's own connection while it publishes) and what that relay reported:
+-- who holds it since when, how many messages it has had confirmed, and when
+-- it last published. An id of its own per destination, not a hash of the
+-- name, so two destinations never share a lock.
+create table tandem.relays (
+  destination  tandem.label primary key,
+  lock_id      integer generated always as identity unique,
+  holder       text,
+  held_since   timestamptz,
+  published    bigint not null default 0,
+  published_at timestamptz
+);
+
+-- The prefix of every message id this database publishes: message 42 goes
+-- out as `<prefix>-42`. Random per database (made here), so that two
+-- databases publishing to one stream never share an id within the broker's
+-- duplicate window. Set your own, before the first message, with
+--   update tandem.outbox_source set prefix = 'orders-service';
+create table tandem.outbox_source (
+  one    boolean primary key default true check (one),
+  prefix text not null check (prefix ~ '^[A-Za-z0-9_.:-]{1,64}$')
+);
+insert into tandem.outbox_source (prefix)
+values ('tnd' || substr(md5(random()::text || clock_timestamp()::text), 1, 10));

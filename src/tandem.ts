@@ -1,5 +1,6 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
 import type { ServerOptions, TandemServer } from './http/options.js';
+import { Relay, type RelayOptions } from './relay/relay.js';
 import type { Schedule } from './worker/cron.js';
 import type { RetentionOptions } from './worker/pruner.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
@@ -38,6 +39,20 @@ export class Tandem extends TandemClient {
       schedules: [...this.schedules, ...(options?.schedules ?? [])],
       retention: options?.retention ?? this.retention,
     });
+  }
+
+  /**
+   * Creates a relay that delivers the committed messages of `destinations`
+   * to their brokers. Run one or more (one relays each destination at a
+   * time; the others take over when it stops or dies).
+   *
+   * @example
+   * const relay = tandem.relay({ destinations: [orderEvents] });
+   * await relay.start();
+   * process.on('SIGTERM', () => relay.stop());
+   */
+  relay(options: RelayOptions): Relay {
+    return new Relay(this, options);
   }
 
   /**

@@ -12,6 +12,7 @@ import { register as enqueue } from './commands/enqueue.js';
 import { register as migrate } from './commands/migrate.js';
 import { register as pause } from './commands/pause.js';
 import { register as queues } from './commands/queues.js';
+import { register as relay } from './commands/relay.js';
 import { register as resume } from './commands/resume.js';
 import { register as retry } from './commands/retry.js';
 import { register as serve } from './commands/serve.js';
@@ -66,6 +67,7 @@ Examples:
     pause,
     resume,
     queues,
+    relay,
   ]) {
     add(program);
   }
