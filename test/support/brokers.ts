@@ -14,13 +14,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { connect as amqpConnect } from 'amqplib';
 import { Redis } from 'ioredis';
-import {
-  type AnyDestination,
-  defineDestination,
-  jetstream as jetstreamBroker,
-  rabbitmq,
-  redisStreams,
-} from '../../src/index.js';
+import type { AnyDestination } from '../../src/index.js';
+import { type DestinationSpec, destinationFromSpec } from './destination-spec.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 
@@ -90,7 +85,9 @@ export interface Received {
 /** A fresh target on one broker, with a destination to it and a way to read what arrived. */
 export interface BrokerFixture {
   kind: BrokerKind;
-  /** A destination to this fixture's target; `via` routes the relay through a URL of its own (a proxy). */
+  /** A destination to this fixture's target, as JSON; `via` routes the relay through a URL of its own (a proxy). */
+  spec(name: string, options?: { via?: string; dedupeWindow?: string }): DestinationSpec;
+  /** The destination of `spec`. */
   destination(name: string, options?: { via?: string; dedupeWindow?: string }): AnyDestination;
   /** Everything in the target now, in broker order. */
   read(expected: number, timeoutMs?: number): Promise<Received[]>;
@@ -100,11 +97,6 @@ export interface BrokerFixture {
   proxy(): Promise<TcpProxy>;
   teardown(): Promise<void>;
 }
-
-// A loose schema so the fixtures accept any test message.
-const anyMessage = {
-  '~standard': { version: 1 as const, vendor: 'test', validate: (value: unknown) => ({ value }) },
-};
 
 export async function rabbitFixture(): Promise<BrokerFixture> {
   const id = uniq();
@@ -123,14 +115,16 @@ export async function rabbitFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'rabbitmq',
-    destination: (name, o) =>
-      defineDestination({
-        name,
-        broker: rabbitmq({ url: o?.via ?? RABBIT_URL }),
-        exchange,
-        routingKey: 'test',
-        payload: anyMessage,
-      }),
+    spec: (name, o) => ({
+      kind: 'rabbitmq',
+      name,
+      url: o?.via ?? RABBIT_URL,
+      exchange,
+      routingKey: 'test',
+    }),
+    destination(this: BrokerFixture, name, o) {
+      return destinationFromSpec(this.spec(name, o));
+    },
     async read(expected, timeoutMs = 20_000) {
       const c = await amqpConnect(RABBIT_URL);
       try {
@@ -204,13 +198,15 @@ export async function natsFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'jetstream',
-    destination: (name, o) =>
-      defineDestination({
-        name,
-        broker: jetstreamBroker({ servers: o?.via ?? NATS_URL }),
-        subject: `${subject}.events`,
-        payload: anyMessage,
-      }),
+    spec: (name, o) => ({
+      kind: 'jetstream',
+      name,
+      url: o?.via ?? NATS_URL,
+      subject: `${subject}.events`,
+    }),
+    destination(this: BrokerFixture, name, o) {
+      return destinationFromSpec(this.spec(name, o));
+    },
     async read(expected, timeoutMs = 20_000) {
       const m = await jetstreamManager(nc);
       await waitFor(
@@ -265,14 +261,16 @@ export async function redisFixture(): Promise<BrokerFixture> {
   let proxy: TcpProxy | null = null;
   return {
     kind: 'redis',
-    destination: (name, o) =>
-      defineDestination({
-        name,
-        broker: redisStreams({ url: o?.via ?? REDIS_URL }),
-        stream,
-        payload: anyMessage,
-        ...(o?.dedupeWindow && { dedupeWindow: o.dedupeWindow }),
-      }),
+    spec: (name, o) => ({
+      kind: 'redis',
+      name,
+      url: o?.via ?? REDIS_URL,
+      stream,
+      ...(o?.dedupeWindow && { dedupeWindow: o.dedupeWindow }),
+    }),
+    destination(this: BrokerFixture, name, o) {
+      return destinationFromSpec(this.spec(name, o));
+    },
     async read(expected, timeoutMs = 20_000) {
       await waitFor(
         async () => (await redis.xlen(stream)) >= expected,

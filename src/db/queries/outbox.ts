@@ -55,10 +55,10 @@ counted as (
   update tandem.relays set published = published + (select count(*) from done), published_at = now()
    where destination = $1 and cardinality($2::bigint[]) > 0
 )
-select id::text, key, route, payload::text as payload, headers::text as headers
-  from tandem.outbox
- where destination = $1 and id <> all($2::bigint[])
- order by id
+select o.id::text as id, o.key, o.route, o.payload::text as payload, o.headers::text as headers
+  from tandem.outbox o
+ where o.destination = $1 and o.id <> all($2::bigint[])
+ order by o.id -- the column: a bare "id" would sort by the text alias
  limit $3`;
 
 /**

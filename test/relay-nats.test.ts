@@ -1,0 +1,4 @@
+/** The relay's guarantees against the machine's nats (see test/support/relay-suite.ts). */
+import { relaySuite } from './support/relay-suite.js';
+
+relaySuite('jetstream');

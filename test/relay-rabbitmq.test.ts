@@ -1,0 +1,4 @@
+/** The relay's guarantees against the machine's rabbitmq (see test/support/relay-suite.ts). */
+import { relaySuite } from './support/relay-suite.js';
+
+relaySuite('rabbitmq');

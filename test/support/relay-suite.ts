@@ -1,0 +1,308 @@
+/**
+ * The relay's guarantees, run against each broker by test/relay-<broker>.test.ts:
+ *
+ * - exactly the committed messages arrive (10,000 transactions, half rolled back);
+ * - a relay process killed with SIGKILL mid-stream: a standby relay takes
+ *   over, every committed message arrives at least once, deduping by id
+ *   leaves exactly one each, per-key order holds;
+ * - a broker restart mid-stream: the same;
+ * - a message the broker refuses waits at its destination's head with its
+ *   error and goes out once the broker takes it, while another destination
+ *   keeps flowing.
+ *
+ * Producers serialise on the aggregate (`update aggregates … where key = $1`
+ * before publishing), so each key's messages carry versions 1, 2, 3 … in
+ * commit order: the first arrival of each message id, per key, must show
+ * exactly that sequence.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AnyDestination, createTandem, type Logger, type Tandem } from '../../src/index.js';
+import { type BrokerFixture, type BrokerKind, FIXTURES, requireBroker, skipBrokers } from './brokers.js';
+import { freshDatabase } from './db.js';
+import type { DestinationSpec } from './destination-spec.js';
+import { quietLogger } from './quiet-logger.js';
+import { sleep, waitFor } from './wait.js';
+
+export interface Committed {
+  n: number;
+  key: string;
+  version: number;
+}
+
+const KEYS = 40;
+
+/** A logger that keeps the relay's warnings (and forwards to the quiet logger). */
+export function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  const make = (): Logger => ({
+    debug: () => {},
+    info: () => {},
+    warn: (obj: object | string, msg?: string) => {
+      warnings.push(`${msg ?? ''} ${typeof obj === 'string' ? obj : JSON.stringify(obj)}`);
+    },
+    error: (obj: object | string, msg?: string) => quietLogger.error(obj, msg),
+    child: () => make(),
+  });
+  return Object.assign(make(), { warnings });
+}
+
+/**
+ * Runs `transactions` transactions on `connections` connections; the odd
+ * ones roll back when `rollbackOdd`. Each locks its aggregate, bumps its
+ * version and publishes { n, key, version } with the aggregate as key.
+ */
+export async function produce(
+  pool: pg.Pool,
+  tandem: Tandem,
+  destination: AnyDestination,
+  options: { transactions: number; connections: number; rollbackOdd?: boolean; pauseMs?: number },
+): Promise<{ committed: Committed[]; rolledBack: number[] }> {
+  const committed: Committed[] = [];
+  const rolledBack: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: options.connections }, async () => {
+      const c = await pool.connect();
+      try {
+        for (let n = next++; n < options.transactions; n = next++) {
+          const key = `agg:${n % KEYS}`;
+          await c.query('begin');
+          const { rows } = await c.query<{ version: number }>(
+            'update aggregates set version = version + 1 where key = $1 returning version',
+            [key],
+          );
+          const version = rows[0]!.version;
+          await tandem.publish(c, destination, { n, key, version }, { key });
+          if (options.rollbackOdd && n % 2 === 1) {
+            await c.query('rollback');
+            rolledBack.push(n);
+          } else {
+            await c.query('commit');
+            committed.push({ n, key, version });
+          }
+          if (options.pauseMs) await sleep(options.pauseMs);
+        }
+      } catch (err) {
+        await c.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+    }),
+  );
+  return { committed, rolledBack };
+}
+
+/**
+ * Checks what arrived against what committed: after deduping by message id,
+ * exactly the committed messages, and per key the versions 1…m in order.
+ * Returns how many duplicates the broker held.
+ */
+export function verify(
+  received: { messageId: string; key: string | null; body: Committed }[],
+  committed: Committed[],
+): number {
+  const seen = new Set<string>();
+  const first: Committed[] = [];
+  for (const r of received) {
+    expect(r.messageId).toMatch(/^[A-Za-z0-9_.:-]+-\d+$/);
+    if (seen.has(r.messageId)) continue;
+    seen.add(r.messageId);
+    expect(r.key).toBe(r.body.key);
+    first.push(r.body);
+  }
+  expect(first.map((b) => b.n).sort((a, b) => a - b)).toEqual(
+    committed.map((c) => c.n).sort((a, b) => a - b),
+  );
+  const byKey = new Map<string, number[]>();
+  const idsByKey = new Map<string, string[]>();
+  for (const [i, b] of first.entries()) {
+    const list = byKey.get(b.key) ?? [];
+    list.push(b.version);
+    byKey.set(b.key, list);
+    const ids = idsByKey.get(b.key) ?? [];
+    ids.push(`${[...seen][i]}:v${b.version}:n${b.n}`);
+    idsByKey.set(b.key, ids);
+  }
+  for (const [k, versions] of byKey)
+    if (versions.some((v, i) => v !== i + 1)) console.log(k, idsByKey.get(k)!.slice(0, 8));
+  for (const [, versions] of byKey) expect(versions).toEqual(versions.map((_v, i) => i + 1));
+  return received.length - first.length;
+}
+
+export interface RelayChild {
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<number | null>;
+}
+
+/** `tandem relay` in a process of its own, on the destination of `spec`; resolves once it runs. */
+export async function spawnRelay(dbUrl: string, spec: DestinationSpec): Promise<RelayChild> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'relay',
+      '--destinations',
+      'test/support/relay-destinations.ts',
+      '--lock-retry-interval',
+      '100ms',
+    ],
+    {
+      env: { ...process.env, DATABASE_URL: dbUrl, TANDEM_TEST_DESTINATION: JSON.stringify(spec) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let err = '';
+  await new Promise<void>((res, rej) => {
+    child.stderr!.on('data', (d) => {
+      err += d;
+      if (err.includes('tandem: relay for')) res();
+    });
+    child.on('exit', (code) => rej(new Error(`tandem relay exited with ${code}: ${err}`)));
+  });
+  return { child, pid: child.pid!, exited };
+}
+
+export function relaySuite(kind: BrokerKind): void {
+  describe.skipIf(skipBrokers)(`relay to ${kind}`, () => {
+    let dbUrl: string;
+    let pool: pg.Pool;
+    let fixture: BrokerFixture;
+    const children: ChildProcess[] = [];
+
+    beforeAll(async () => {
+      await requireBroker(kind);
+      dbUrl = await freshDatabase();
+      pool = new pg.Pool({ connectionString: dbUrl, max: 12 });
+      await pool.query('create table aggregates (key text primary key, version integer not null)');
+    });
+    afterAll(async () => {
+      for (const c of children) c.kill('SIGKILL');
+      await pool?.end();
+    });
+
+    async function withFixture(fn: (f: BrokerFixture, tandem: Tandem) => Promise<void>) {
+      await pool.query('truncate aggregates');
+      await pool.query(
+        `insert into aggregates select 'agg:' || g, 0 from generate_series(0, ${KEYS - 1}) g`,
+      );
+      fixture = await FIXTURES[kind]();
+      const tandem = createTandem({ connectionString: dbUrl, logger: quietLogger });
+      try {
+        await fn(fixture, tandem);
+      } finally {
+        await tandem.close();
+        await fixture.teardown();
+      }
+    }
+
+    async function backlogOf(tandem: Tandem, name: string): Promise<number> {
+      const d = (await tandem.relayStatus()).destinations.find((x) => x.destination === name);
+      return d?.backlog ?? 0;
+    }
+
+    it('10,000 transactions, half rolled back: exactly the committed messages arrive', async () => {
+      await withFixture(async (f, tandem) => {
+        const dest = f.destination(`${kind}-exact`);
+        const relay = tandem.relay({ destinations: [dest], logger: quietLogger });
+        await relay.start();
+        try {
+          const { committed, rolledBack } = await produce(pool, tandem, dest, {
+            transactions: 10_000,
+            connections: 8,
+            rollbackOdd: true,
+          });
+          expect(committed).toHaveLength(5_000);
+          expect(rolledBack).toHaveLength(5_000);
+          const received = await f.read(5_000);
+          verify(received as never, committed);
+          const odd = received.filter((r) => (r.body as Committed).n % 2 === 1);
+          expect(odd).toEqual([]);
+          await waitFor(async () => (await backlogOf(tandem, dest.name)) === 0, 10_000, 'empty outbox');
+          expect(relay.status().destinations[0]!.published).toBeGreaterThanOrEqual(5_000);
+        } finally {
+          await relay.stop();
+        }
+      });
+    }, 90_000);
+
+    it('SIGKILL of the relay process mid-stream: a standby takes over, nothing is lost, per-key order holds', async () => {
+      await withFixture(async (f, tandem) => {
+        const opts = kind === 'redis' ? { dedupeWindow: '1m' } : {};
+        const spec = f.spec(`${kind}-kill`, opts);
+        const dest = f.destination(spec.name, opts);
+        const a = await spawnRelay(dbUrl, spec);
+        const b = await spawnRelay(dbUrl, spec);
+        children.push(a.child, b.child);
+        const producing = produce(pool, tandem, dest, {
+          transactions: 3_000,
+          connections: 4,
+        });
+        // Kill whichever holds the destination once a share has gone out.
+        const holder = await waitFor(
+          async () => {
+            const d = (await tandem.relayStatus()).destinations.find((x) => x.destination === spec.name);
+            return d && d.published >= 600 && d.holder ? d.holder : null;
+          },
+          30_000,
+          '600 messages published',
+        );
+        const victim = holder.includes(`:${a.pid}:`) ? a : b;
+        const survivor = victim === a ? b : a;
+        victim.child.kill('SIGKILL');
+        await victim.exited;
+        const { committed } = await producing;
+        await waitFor(async () => (await backlogOf(tandem, spec.name)) === 0, 30_000, 'empty outbox');
+        const status = (await tandem.relayStatus()).destinations.find((x) => x.destination === spec.name)!;
+        expect(status.holder).toContain(`:${survivor.pid}:`);
+        const received = await f.read(committed.length);
+        const duplicates = verify(received as never, committed);
+        // JetStream's duplicate window and the Redis dedupe window keep one copy at the broker.
+        if (kind !== 'rabbitmq') expect(duplicates).toBe(0);
+        survivor.child.kill('SIGTERM');
+        expect(await survivor.exited).toBe(0);
+      });
+    }, 90_000);
+
+    it('a broker restart mid-stream: messages wait and go out, nothing is lost, per-key order holds', async () => {
+      await withFixture(async (f, tandem) => {
+        const via = kind === 'redis' ? (await f.proxy()).url : undefined;
+        const dest = f.destination(`${kind}-restart`, via ? { via } : {});
+        const logger = recordingLogger();
+        const relay = tandem.relay({
+          destinations: [dest],
+          backoffBase: '50ms',
+          backoffMax: '500ms',
+          confirmTimeout: '3s',
+          logger,
+        });
+        await relay.start();
+        try {
+          const producing = produce(pool, tandem, dest, {
+            transactions: 3_000,
+            connections: 4,
+          });
+          await waitFor(
+            () => relay.status().destinations[0]!.published >= 600,
+            30_000,
+            '600 messages published',
+          );
+          await f.restart(1_000);
+          const { committed } = await producing;
+          await waitFor(async () => (await backlogOf(tandem, dest.name)) === 0, 60_000, 'empty outbox');
+          expect(logger.warnings.some((w) => w.includes('could not publish'))).toBe(true);
+          const received = await f.read(committed.length);
+          verify(received as never, committed);
+        } finally {
+          await relay.stop();
+        }
+      });
+    }, 90_000);
+  });
+}
