@@ -89,6 +89,17 @@ export interface BrokerFixture {
   spec(name: string, options?: { via?: string; dedupeWindow?: string }): DestinationSpec;
   /** The destination of `spec`. */
   destination(name: string, options?: { via?: string; dedupeWindow?: string }): AnyDestination;
+  /**
+   * A destination the broker refuses (RabbitMQ: no queue bound for its
+   * routing key; JetStream: no stream captures its subject; Redis: its key
+   * holds a string), `unblock()` to make the broker take it, and `read`
+   * for what arrived there.
+   */
+  blocked(name: string): Promise<{
+    destination: AnyDestination;
+    unblock(): Promise<void>;
+    read(expected: number): Promise<Received[]>;
+  }>;
   /** Everything in the target now, in broker order. */
   read(expected: number, timeoutMs?: number): Promise<Received[]>;
   /** Simulates or performs a broker restart: the broker is gone for about `downMs`, then back. */
@@ -124,6 +135,17 @@ export async function rabbitFixture(): Promise<BrokerFixture> {
     }),
     destination(this: BrokerFixture, name, o) {
       return destinationFromSpec(this.spec(name, o));
+    },
+    async blocked(this: BrokerFixture, name) {
+      return {
+        destination: destinationFromSpec({ ...this.spec(name), routingKey: 'blocked' }),
+        async unblock() {
+          const ch = await conn.createChannel();
+          await ch.bindQueue(queue, exchange, 'blocked');
+          await ch.close();
+        },
+        read: (n: number) => this.read(n),
+      };
     },
     async read(expected, timeoutMs = 20_000) {
       const c = await amqpConnect(RABBIT_URL);
@@ -207,6 +229,16 @@ export async function natsFixture(): Promise<BrokerFixture> {
     destination(this: BrokerFixture, name, o) {
       return destinationFromSpec(this.spec(name, o));
     },
+    async blocked(this: BrokerFixture, name) {
+      const other = `tandemtest-blocked.${id}`;
+      return {
+        destination: destinationFromSpec({ ...this.spec(name), subject: other }),
+        async unblock() {
+          await jsm.streams.update(stream, { subjects: [`${subject}.>`, other] });
+        },
+        read: (n: number) => this.read(n),
+      };
+    },
     async read(expected, timeoutMs = 20_000) {
       const m = await jetstreamManager(nc);
       await waitFor(
@@ -259,6 +291,24 @@ export async function redisFixture(): Promise<BrokerFixture> {
   const redis = new Redis(REDIS_URL);
   const proxies: TcpProxy[] = [];
   let proxy: TcpProxy | null = null;
+  const readStream = async (key: string, expected: number, timeoutMs: number) => {
+    await waitFor(
+      async () => (await redis.type(key)) === 'stream' && (await redis.xlen(key)) >= expected,
+      timeoutMs,
+      `${expected} entries in ${key}`,
+    );
+    const entries = await redis.xrange(key, '-', '+');
+    return entries.map(([, fields]): Received => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+      return {
+        messageId: f.id!,
+        key: f.key ?? null,
+        body: JSON.parse(f.payload!),
+        headers: f.headers ? JSON.parse(f.headers) : {},
+      };
+    });
+  };
   return {
     kind: 'redis',
     spec: (name, o) => ({
@@ -271,24 +321,18 @@ export async function redisFixture(): Promise<BrokerFixture> {
     destination(this: BrokerFixture, name, o) {
       return destinationFromSpec(this.spec(name, o));
     },
-    async read(expected, timeoutMs = 20_000) {
-      await waitFor(
-        async () => (await redis.xlen(stream)) >= expected,
-        timeoutMs,
-        `${expected} entries in ${stream}`,
-      );
-      const entries = await redis.xrange(stream, '-', '+');
-      return entries.map(([, fields]) => {
-        const f: Record<string, string> = {};
-        for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-        return {
-          messageId: f.id!,
-          key: f.key ?? null,
-          body: JSON.parse(f.payload!),
-          headers: f.headers ? JSON.parse(f.headers) : {},
-        };
-      });
+    async blocked(this: BrokerFixture, name) {
+      const key = `${stream}:blocked`;
+      await redis.set(key, 'not a stream');
+      return {
+        destination: destinationFromSpec({ ...this.spec(name), stream: key }),
+        async unblock() {
+          await redis.del(key);
+        },
+        read: (n: number) => readStream(key, n, 20_000),
+      };
     },
+    read: (expected, timeoutMs = 20_000) => readStream(stream, expected, timeoutMs),
     // Redis here keeps nothing on disk, so a real restart would lose the
     // stream: the outage is a proxy that drops every connection and turns
     // new ones away (the relay must reach Redis through `proxy()`).
@@ -307,7 +351,7 @@ export async function redisFixture(): Promise<BrokerFixture> {
     },
     async teardown() {
       for (const p of proxies) await p.close();
-      await redis.del(stream);
+      await redis.del(stream, `${stream}:blocked`);
       const keys = await redis.keys(`tandem:dedupe:${stream}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();

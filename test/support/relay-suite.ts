@@ -19,7 +19,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnyDestination, createTandem, type Logger, type Tandem } from '../../src/index.js';
-import { type BrokerFixture, type BrokerKind, FIXTURES, requireBroker, skipBrokers } from './brokers.js';
+import {
+  type BrokerFixture,
+  type BrokerKind,
+  FIXTURES,
+  requireBroker,
+  skipBrokers,
+} from './brokers.js';
 import { freshDatabase } from './db.js';
 import type { DestinationSpec } from './destination-spec.js';
 import { quietLogger } from './quiet-logger.js';
@@ -106,29 +112,29 @@ export function verify(
 ): number {
   const seen = new Set<string>();
   const first: Committed[] = [];
+  const ids: string[] = [];
   for (const r of received) {
     expect(r.messageId).toMatch(/^[A-Za-z0-9_.:-]+-\d+$/);
     if (seen.has(r.messageId)) continue;
     seen.add(r.messageId);
     expect(r.key).toBe(r.body.key);
     first.push(r.body);
+    ids.push(r.messageId);
   }
   expect(first.map((b) => b.n).sort((a, b) => a - b)).toEqual(
     committed.map((c) => c.n).sort((a, b) => a - b),
   );
-  const byKey = new Map<string, number[]>();
-  const idsByKey = new Map<string, string[]>();
+  const byKey = new Map<string, { versions: number[]; ids: string[] }>();
   for (const [i, b] of first.entries()) {
-    const list = byKey.get(b.key) ?? [];
-    list.push(b.version);
-    byKey.set(b.key, list);
-    const ids = idsByKey.get(b.key) ?? [];
-    ids.push(`${[...seen][i]}:v${b.version}:n${b.n}`);
-    idsByKey.set(b.key, ids);
+    const k = byKey.get(b.key) ?? { versions: [], ids: [] };
+    k.versions.push(b.version);
+    k.ids.push(`${ids[i]} (version ${b.version})`);
+    byKey.set(b.key, k);
   }
-  for (const [k, versions] of byKey)
-    if (versions.some((v, i) => v !== i + 1)) console.log(k, idsByKey.get(k)!.slice(0, 8));
-  for (const [, versions] of byKey) expect(versions).toEqual(versions.map((_v, i) => i + 1));
+  for (const [key, k] of byKey)
+    expect(k.versions, `${key} arrived as ${k.ids.slice(0, 6).join(', ')}…`).toEqual(
+      k.versions.map((_v, i) => i + 1),
+    );
   return received.length - first.length;
 }
 
@@ -224,7 +230,11 @@ export function relaySuite(kind: BrokerKind): void {
           verify(received as never, committed);
           const odd = received.filter((r) => (r.body as Committed).n % 2 === 1);
           expect(odd).toEqual([]);
-          await waitFor(async () => (await backlogOf(tandem, dest.name)) === 0, 10_000, 'empty outbox');
+          await waitFor(
+            async () => (await backlogOf(tandem, dest.name)) === 0,
+            10_000,
+            'empty outbox',
+          );
           expect(relay.status().destinations[0]!.published).toBeGreaterThanOrEqual(5_000);
         } finally {
           await relay.stop();
@@ -247,8 +257,10 @@ export function relaySuite(kind: BrokerKind): void {
         // Kill whichever holds the destination once a share has gone out.
         const holder = await waitFor(
           async () => {
-            const d = (await tandem.relayStatus()).destinations.find((x) => x.destination === spec.name);
-            return d && d.published >= 600 && d.holder ? d.holder : null;
+            const d = (await tandem.relayStatus()).destinations.find(
+              (x) => x.destination === spec.name,
+            );
+            return d && d.published >= 600 && d.holder ? d.holder : '';
           },
           30_000,
           '600 messages published',
@@ -258,8 +270,14 @@ export function relaySuite(kind: BrokerKind): void {
         victim.child.kill('SIGKILL');
         await victim.exited;
         const { committed } = await producing;
-        await waitFor(async () => (await backlogOf(tandem, spec.name)) === 0, 30_000, 'empty outbox');
-        const status = (await tandem.relayStatus()).destinations.find((x) => x.destination === spec.name)!;
+        await waitFor(
+          async () => (await backlogOf(tandem, spec.name)) === 0,
+          30_000,
+          'empty outbox',
+        );
+        const status = (await tandem.relayStatus()).destinations.find(
+          (x) => x.destination === spec.name,
+        )!;
         expect(status.holder).toContain(`:${survivor.pid}:`);
         const received = await f.read(committed.length);
         const duplicates = verify(received as never, committed);
@@ -269,6 +287,54 @@ export function relaySuite(kind: BrokerKind): void {
         expect(await survivor.exited).toBe(0);
       });
     }, 90_000);
+
+    it('a message the broker refuses waits at the head with its error, then goes out; another destination keeps flowing', async () => {
+      await withFixture(async (f, tandem) => {
+        const ok = f.destination(`${kind}-flowing`);
+        const blocked = await f.blocked(`${kind}-refused`);
+        const relay = tandem.relay({
+          destinations: [ok, blocked.destination],
+          backoffBase: '20ms',
+          backoffMax: '200ms',
+          logger: quietLogger,
+        });
+        await relay.start();
+        try {
+          for (let n = 0; n < 5; n++)
+            await tandem.publish(pool, blocked.destination, { n, to: 'refused' }, { key: 'k' });
+          for (let n = 0; n < 20; n++)
+            await tandem.publish(pool, ok, { n, to: 'flowing' }, { key: 'k' });
+          const flowed = await f.read(20);
+          expect(flowed.map((r) => r.body)).toEqual(
+            Array.from({ length: 20 }, (_v, n) => ({ n, to: 'flowing' })),
+          );
+          const head = await waitFor(async () => {
+            const d = (await tandem.relayStatus()).destinations.find(
+              (x) => x.destination === blocked.destination.name,
+            );
+            return d?.head && d.head.attempts >= 2 ? d : undefined;
+          });
+          expect(head!.backlog).toBe(5);
+          expect(head!.head!.lastError).toMatch(
+            kind === 'rabbitmq'
+              ? /unroutable: exchange .* has no queue bound for routing key "blocked"/
+              : kind === 'jetstream'
+                ? /no JetStream stream captures subject/
+                : /WRONGTYPE/,
+          );
+          await blocked.unblock();
+          await waitFor(
+            async () => (await backlogOf(tandem, blocked.destination.name)) === 0,
+            10_000,
+            'the refused messages published',
+          );
+          const arrived = (await blocked.read(5)).filter((r) => r.body.to === 'refused');
+          expect(arrived.map((r) => r.body.n)).toEqual([0, 1, 2, 3, 4]);
+        } finally {
+          await relay.stop();
+        }
+      });
+    });
 
     it('a broker restart mid-stream: messages wait and go out, nothing is lost, per-key order holds', async () => {
       await withFixture(async (f, tandem) => {
@@ -295,7 +361,11 @@ export function relaySuite(kind: BrokerKind): void {
           );
           await f.restart(1_000);
           const { committed } = await producing;
-          await waitFor(async () => (await backlogOf(tandem, dest.name)) === 0, 60_000, 'empty outbox');
+          await waitFor(
+            async () => (await backlogOf(tandem, dest.name)) === 0,
+            60_000,
+            'empty outbox',
+          );
           expect(logger.warnings.some((w) => w.includes('could not publish'))).toBe(true);
           const received = await f.read(committed.length);
           verify(received as never, committed);
