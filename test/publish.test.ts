@@ -284,10 +284,9 @@ describe('definitions', () => {
   });
 
   it('a broker client that is not installed is named, with the command that installs it', async () => {
-    const err: TandemError = await importBrokerClient(
-      'tandem-no-such-broker-client',
-      'the relay to X',
-    ).catch((e: TandemError) => e);
+    const err = (await importBrokerClient('tandem-no-such-broker-client', 'the relay to X').catch(
+      (e: unknown) => e,
+    )) as TandemError;
     expect(err).toBeInstanceOf(TandemError);
     expect(err.code).toBe('MISSING_DEPENDENCY');
     expect(err.message).toBe(
