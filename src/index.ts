@@ -36,6 +36,14 @@ export {
 } from './destination.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
 export type { ServerOptions, TandemServer } from './http/options.js';
+export {
+  defineInbox,
+  Inbox,
+  type InboxBatch,
+  type InboxDefinition,
+  type InboxOptions,
+} from './inbox/inbox.js';
+export type { InboxMessage, InboxSourceOptions } from './inbox/source.js';
 export type { PumpStatus as RelayDestinationStatus } from './relay/pump.js';
 export { Relay, type RelayOptions, type RelayProcessStatus } from './relay/relay.js';
 export {

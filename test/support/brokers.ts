@@ -16,6 +16,7 @@ import { connect as amqpConnect } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { AnyDestination } from '../../src/index.js';
 import { type DestinationSpec, destinationFromSpec } from './destination-spec.js';
+import type { InboxSpec } from './inbox-module.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 
@@ -100,6 +101,8 @@ export interface BrokerFixture {
     unblock(): Promise<void>;
     read(expected: number): Promise<Received[]>;
   }>;
+  /** Where an inbox reads this fixture's target (a fresh consumer or group). */
+  inboxSpec(): InboxSpec;
   /** Everything in the target now, in broker order. */
   read(expected: number, timeoutMs?: number): Promise<Received[]>;
   /** Simulates or performs a broker restart: the broker is gone for about `downMs`, then back. */
@@ -126,6 +129,7 @@ export async function rabbitFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'rabbitmq',
+    inboxSpec: () => ({ kind: 'rabbitmq', url: RABBIT_URL, queue }),
     spec: (name, o) => ({
       kind: 'rabbitmq',
       name,
@@ -220,6 +224,7 @@ export async function natsFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'jetstream',
+    inboxSpec: () => ({ kind: 'jetstream', url: NATS_URL, stream, consumer: `inbox_${uniq()}` }),
     spec: (name, o) => ({
       kind: 'jetstream',
       name,
@@ -311,6 +316,7 @@ export async function redisFixture(): Promise<BrokerFixture> {
   };
   return {
     kind: 'redis',
+    inboxSpec: () => ({ kind: 'redis', url: REDIS_URL, stream, group: `inbox-${uniq()}` }),
     spec: (name, o) => ({
       kind: 'redis',
       name,
