@@ -9,7 +9,7 @@
 import type { TandemClient } from '../client/client.js';
 import type { Broker } from '../destination.js';
 import { TandemError } from '../errors.js';
-import { messageOf } from '../relay/broker.js';
+import { loadBrokerClient, messageOf } from '../relay/broker.js';
 import { isPayloadSchema } from '../schema.js';
 import type { AnyTask, PayloadOf } from '../task.js';
 import type { EnqueueOptions, Logger } from '../types.js';
@@ -164,6 +164,10 @@ export class Inbox {
   /** Connects and starts consuming; a broker that goes away is reconnected with backoff. */
   async start(): Promise<void> {
     if (this.running) throw new TandemError('INVALID_STATE', 'this inbox is already started');
+    await loadBrokerClient(
+      this.options.broker.kind,
+      `the inbox of task ${JSON.stringify(this.options.task.name)}`,
+    );
     this.adapter = await loadInboxAdapter(this.options.broker.kind);
     this.session = await this.open();
     this.running = this.supervise(this.session);

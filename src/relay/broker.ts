@@ -70,6 +70,28 @@ export async function importBrokerClient<T>(pkg: string, neededFor: string): Pro
   }
 }
 
+/**
+ * Imports the client packages of a broker kind, so that a missing one fails
+ * a relay's or inbox's start with MISSING_DEPENDENCY, before anything runs.
+ */
+export async function loadBrokerClient(kind: Broker['kind'], neededFor: string): Promise<void> {
+  const missing: string[] = [];
+  for (const pkg of BROKER_PACKAGES[kind].split(' ')) {
+    try {
+      await importBrokerClient(pkg, neededFor);
+    } catch (err) {
+      if ((err as TandemError).code !== 'MISSING_DEPENDENCY') throw err;
+      missing.push(pkg);
+    }
+  }
+  if (missing.length === 1) throw missingDependency(missing[0]!, neededFor);
+  if (missing.length > 1)
+    throw new TandemError(
+      'MISSING_DEPENDENCY',
+      `${neededFor} needs the packages ${missing.join(' and ')}, which are not installed: npm install ${missing.join(' ')}`,
+    );
+}
+
 /** The adapter for a broker kind, loaded on first use. */
 export async function loadAdapter(kind: Broker['kind']): Promise<BrokerAdapter> {
   switch (kind) {

@@ -12,7 +12,7 @@ import { type AnyDestination, isDestination } from '../destination.js';
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
 import type { Duration, Logger } from '../types.js';
-import { loadAdapter } from './broker.js';
+import { loadAdapter, loadBrokerClient } from './broker.js';
 import { DestinationPump, type PumpSettings, type PumpStatus } from './pump.js';
 
 export interface RelayOptions {
@@ -121,6 +121,8 @@ export class Relay {
     if (this.state !== 'new') throw new TandemError('INVALID_STATE', `this relay is ${this.state}`);
     this.state = 'running';
     try {
+      for (const d of this.destinations)
+        await loadBrokerClient(d.broker.kind, `the relay of destination ${JSON.stringify(d.name)}`);
       const adapters = await Promise.all(this.destinations.map((d) => loadAdapter(d.broker.kind)));
       const [row] = await this.client.sql.query<{ prefix: string }>(outboxPrefix);
       if (!row)
