@@ -189,8 +189,11 @@ export async function rabbitFixture(): Promise<BrokerFixture> {
     },
     async restart(downMs) {
       execFileSync('rabbitmqctl', ['stop_app'], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, downMs));
-      execFileSync('rabbitmqctl', ['start_app'], { stdio: 'ignore' });
+      try {
+        await new Promise((r) => setTimeout(r, downMs));
+      } finally {
+        execFileSync('rabbitmqctl', ['start_app'], { stdio: 'ignore' });
+      }
       await waitFor(() => canReach('rabbitmq'), 30_000, 'RabbitMQ back');
     },
     async proxy() {
@@ -273,8 +276,11 @@ export async function natsFixture(): Promise<BrokerFixture> {
       execSync('start-stop-daemon --stop --oknodo --retry 10 --exec /usr/sbin/nats-server', {
         stdio: 'ignore',
       });
-      await new Promise((r) => setTimeout(r, downMs));
-      execSync(START_COMMANDS.jetstream, { stdio: 'ignore' });
+      try {
+        await new Promise((r) => setTimeout(r, downMs));
+      } finally {
+        execSync(START_COMMANDS.jetstream, { stdio: 'ignore' });
+      }
       await waitFor(() => canReach('jetstream'), 30_000, 'NATS back');
     },
     async proxy() {
