@@ -4,8 +4,8 @@
  * `Nats-Msg-Id` header carrying the stable message id, so a message sent
  * again within the stream's duplicate window (`duplicate_window`, 2 minutes
  * by default) is stored once (the ack says `duplicate`). The ordering key
- * rides in the `Tandem-Key` header. The client reconnects by itself; a
- * publish that gets no ack within `ackTimeout` fails and is retried.
+ * rides in the `Tandem-Key` header. A publish that gets no ack within
+ * `ackTimeout` fails and is retried.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -23,10 +23,15 @@ import {
 type Transport = typeof import('@nats-io/transport-node');
 type JetStreamModule = typeof import('@nats-io/jetstream');
 
-/** Connects to `broker` (shared by the relay and the inbox); reconnects forever once connected. */
+/**
+ * Connects to `broker` (shared by the relay and the inbox). With `reconnect`
+ * the client reconnects forever by itself; without, the connection closes
+ * on its first loss.
+ */
 export async function connectNats(
   broker: JetStreamBroker,
   neededFor: string,
+  reconnect = true,
 ): Promise<{ nc: NatsConnection; transport: Transport; js: JetStreamModule }> {
   const transport = await importBrokerClient<Transport>('@nats-io/transport-node', neededFor);
   const js = await importBrokerClient<JetStreamModule>('@nats-io/jetstream', neededFor);
@@ -36,6 +41,7 @@ export async function connectNats(
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       ...broker.options,
+      ...(!reconnect && { reconnect: false }),
       servers: [...broker.servers],
     });
     return { nc, transport, js };
@@ -89,9 +95,14 @@ function describe(err: unknown, subject: string): string {
 export const jetStreamAdapter: BrokerAdapter = {
   async openSession(destination: AnyDestination, _logger: Logger): Promise<BrokerSession> {
     const broker = destination.broker as JetStreamBroker;
+    // No reconnection by the client: it would send what it buffered during
+    // the outage after the reconnect, behind a message lost with the old
+    // socket, and reorder them. A lost connection fails the rest of the
+    // batch instead, and the relay opens a new session.
     const { nc, transport, js } = await connectNats(
       broker,
       `the relay to NATS JetStream (${destination.name})`,
+      false,
     );
     return new JetStreamSession(
       nc,

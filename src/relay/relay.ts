@@ -119,6 +119,11 @@ export class Relay {
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new TandemError('INVALID_STATE', `this relay is ${this.state}`);
+    if (!this.client.connectionString && !this.client.pool)
+      throw new TandemError(
+        'INVALID_OPTIONS',
+        'a relay holds a connection of its own per destination (its lock and LISTEN): create Tandem with connectionString or pool, not db alone',
+      );
     this.state = 'running';
     try {
       for (const d of this.destinations)
