@@ -4,8 +4,8 @@
  * (.ci/run starts one that is down). Each test gets targets of its own
  * (fresh exchange and queue, stream, or stream key) and removes them.
  *
- * An unreachable broker fails its tests. Outside CI, TANDEM_SKIP_BROKERS=1
- * skips them instead.
+ * A broker that does not answer skips its tests with a message on a
+ * developer's machine and fails them in CI (test/support/services.ts).
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import type { AnyDestination } from '../../src/index.js';
 import { type DestinationSpec, destinationFromSpec } from './destination-spec.js';
 import type { InboxSpec } from './inbox-module.js';
+import { available } from './services.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 
@@ -61,15 +62,31 @@ export function canReach(kind: BrokerKind, timeoutMs = 1_000): Promise<boolean> 
   });
 }
 
-/** Whether this file's broker tests should be skipped (never in CI). */
-export const skipBrokers = !process.env.CI && process.env.TANDEM_SKIP_BROKERS === '1';
+const NAMES: Record<BrokerKind, string> = {
+  rabbitmq: 'RabbitMQ',
+  jetstream: 'NATS with JetStream',
+  redis: 'Redis',
+};
 
-/** Throws, saying how to start it, when the broker does not answer. */
+/**
+ * Whether the tests that need the broker run: true when it answers; when it
+ * does not, false with a message on a developer's machine, and a throw in CI.
+ */
+export async function brokerAvailable(kind: BrokerKind): Promise<boolean> {
+  const [host, port] = PORTS[kind];
+  return available(
+    `${NAMES[kind]} at ${host}:${port}`,
+    await canReach(kind),
+    `start it with: ${START_COMMANDS[kind]}`,
+  );
+}
+
+/** Throws, saying how to start it, when the broker does not answer (it went away since). */
 export async function requireBroker(kind: BrokerKind): Promise<void> {
   if (await canReach(kind)) return;
   const [host, port] = PORTS[kind];
   throw new Error(
-    `${kind} does not answer at ${host}:${port}; the relay tests need it. Start it with: ${START_COMMANDS[kind]} (or set TANDEM_SKIP_BROKERS=1 outside CI to skip these tests)`,
+    `${NAMES[kind]} does not answer at ${host}:${port}; start it with: ${START_COMMANDS[kind]}`,
   );
 }
 
