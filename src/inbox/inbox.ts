@@ -245,6 +245,9 @@ export class Inbox {
     this.flushing = new Promise<void>((res) => setImmediate(res)).then(async () => {
       try {
         while (this.buffer.length > 0) await this.flush();
+      } catch (err) {
+        // Not acknowledged: the broker delivers these again on the next session.
+        this.logger.error({ err: messageOf(err) }, 'inbox batch failed');
       } finally {
         this.flushing = null;
       }
@@ -315,7 +318,12 @@ export class Inbox {
     }
     this.counts.inserted += report.inserted;
     this.counts.duplicates += report.duplicates;
-    await this.options.onInserted?.(report);
+    try {
+      await this.options.onInserted?.(report);
+    } catch (err) {
+      // The tasks are committed: a failing hook does not keep the messages.
+      this.logger.error({ err: messageOf(err) }, 'inbox onInserted threw');
+    }
     await session.ack(acked);
   }
 
