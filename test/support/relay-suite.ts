@@ -19,7 +19,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnyDestination, createTandem, type Logger, type Tandem } from '../../src/index.js';
-import { type BrokerFixture, type BrokerKind, FIXTURES, requireBroker } from './brokers.js';
+import { loadAdapter } from '../../src/relay/broker.js';
+import { type BrokerFixture, type BrokerKind, FIXTURES, requireBroker, uniq } from './brokers.js';
 import { freshDatabase } from './db.js';
 import type { DestinationSpec } from './destination-spec.js';
 import { quietLogger } from './quiet-logger.js';
@@ -282,6 +283,43 @@ export function relaySuite(kind: BrokerKind, run: boolean): void {
         expect(await survivor.exited).toBe(0);
       });
     }, 90_000);
+
+    it('a message published again after a lost confirmation: JetStream and Redis (dedupeWindow) store it once, RabbitMQ twice', async () => {
+      await withFixture(async (f) => {
+        const dest = f.destination(`${kind}-twice`, kind === 'redis' ? { dedupeWindow: '1m' } : {});
+        const session = await (await loadAdapter(dest.broker.kind)).openSession(dest, quietLogger);
+        try {
+          const id = uniq();
+          const messages = [1, 2, 3].map((version) => ({
+            messageId: `test${id}-${version}`,
+            key: 'k',
+            route: dest.target.route!,
+            body: JSON.stringify({ n: version, key: 'k', version }),
+            headers: null,
+          }));
+          // [confirmed, reported as a duplicate] per message
+          const verdicts = (outcomes: Awaited<ReturnType<typeof session.publish>>) =>
+            outcomes.map((o) => [o.ok, o.ok && o.duplicate === true]);
+          const first = await session.publish(messages);
+          expect(verdicts(first)).toEqual(messages.map(() => [true, false]));
+          const again = await session.publish(messages);
+          if (kind === 'rabbitmq') {
+            expect(verdicts(again)).toEqual(messages.map(() => [true, false]));
+            const received = await f.read(6);
+            expect(received.map((r) => r.messageId)).toEqual([
+              ...messages.map((m) => m.messageId),
+              ...messages.map((m) => m.messageId),
+            ]);
+          } else {
+            expect(verdicts(again)).toEqual(messages.map(() => [true, true]));
+            const received = await f.read(3);
+            expect(received.map((r) => r.messageId)).toEqual(messages.map((m) => m.messageId));
+          }
+        } finally {
+          await session.close();
+        }
+      });
+    });
 
     it('a message the broker refuses waits at the head with its error, then goes out; another destination keeps flowing', async () => {
       await withFixture(async (f, tandem) => {
