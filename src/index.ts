@@ -38,11 +38,11 @@ export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from '
 export type { ServerOptions, TandemServer } from './http/options.js';
 export {
   defineInbox,
-  Inbox,
   type InboxBatch,
   type InboxDefinition,
   type InboxOptions,
-} from './inbox/inbox.js';
+} from './inbox/define.js';
+export { Inbox } from './inbox/inbox.js';
 export type { InboxMessage, InboxSourceOptions } from './inbox/source.js';
 export type { PumpStatus as RelayDestinationStatus } from './relay/pump.js';
 export { Relay, type RelayOptions, type RelayProcessStatus } from './relay/relay.js';

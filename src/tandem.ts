@@ -1,7 +1,8 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
 import type { Broker } from './destination.js';
 import type { ServerOptions, TandemServer } from './http/options.js';
-import { Inbox, type InboxOptions } from './inbox/inbox.js';
+import type { InboxOptions } from './inbox/define.js';
+import { Inbox } from './inbox/inbox.js';
 import { Relay, type RelayOptions } from './relay/relay.js';
 import type { AnyTask } from './task.js';
 import type { Schedule } from './worker/cron.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { InboxDefinition } from '../../inbox/inbox.js';
+import type { InboxDefinition } from '../../inbox/define.js';
 import { openDatabase } from '../database.js';
 import { UsageError } from '../errors.js';
 import { importModule } from '../load-tasks.js';
@@ -37,7 +37,7 @@ Example:
 async function runInbox(opts: InboxCliOptions): Promise<void> {
   const { resolve } = await import('node:path');
   const { existsSync } = await import('node:fs');
-  const { isInboxDefinition } = await import('../../inbox/inbox.js');
+  const { isInboxDefinition } = await import('../../inbox/define.js');
   const path = resolve(process.cwd(), opts.inboxes);
   if (!existsSync(path))
     throw new UsageError(
