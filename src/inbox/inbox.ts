@@ -33,7 +33,15 @@ type Prepared =
   | { ok: true; payload: unknown; options: EnqueueOptions }
   | { ok: false; reason: string };
 
-/** Reads a broker and turns each message into one task. Created by `tandem.inbox()`. */
+/**
+ * Reads a broker and turns each message into one task. Created by `tandem.inbox()`.
+ *
+ * @example
+ * const inbox = tandem.inbox({ broker: rabbit, queue: 'billing.order-events', task: recordOrderEvent });
+ * await inbox.start();
+ * inbox.counts; // { inserted, duplicates, rejected } since start
+ * await inbox.stop();
+ */
 export class Inbox {
   private readonly logger: Logger;
   private readonly batchSize: number;

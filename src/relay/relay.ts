@@ -72,6 +72,12 @@ function settingsOf(o: RelayOptions): PumpSettings {
 /**
  * Delivers committed messages of its destinations to their brokers.
  * Created by `tandem.relay()`.
+ *
+ * @example
+ * const relay = tandem.relay({ destinations: [orderEvents] });
+ * await relay.start();
+ * relay.status(); // { holder, destinations: [{ destination: 'order-events', state: 'active', published, failing, lastError }] }
+ * await relay.stop();
  */
 export class Relay {
   /** This process's name in `tandem.relays.holder`. */

@@ -9,7 +9,6 @@ import { expect } from 'vitest';
 import type { AnyDestination, Logger, Tandem } from '../../src/index.js';
 import type { DestinationSpec } from './destination-spec.js';
 import { quietLogger } from './quiet-logger.js';
-import { sleep } from './wait.js';
 
 /** Aggregates the producers spread their transactions over (`agg:0` … `agg:39`). */
 export const KEYS = 40;
@@ -44,7 +43,13 @@ export async function produce(
   pool: pg.Pool,
   tandem: Tandem,
   destination: AnyDestination,
-  options: { transactions: number; connections: number; rollbackOdd?: boolean; pauseMs?: number },
+  options: {
+    transactions: number;
+    connections: number;
+    rollbackOdd?: boolean;
+    /** The first message's n (so that two runs into one destination do not share n). Default 0. */
+    firstN?: number;
+  },
 ): Promise<{ committed: Committed[]; rolledBack: number[] }> {
   const committed: Committed[] = [];
   const rolledBack: number[] = [];
@@ -53,7 +58,8 @@ export async function produce(
     Array.from({ length: options.connections }, async () => {
       const c = await pool.connect();
       try {
-        for (let n = next++; n < options.transactions; n = next++) {
+        for (let i = next++; i < options.transactions; i = next++) {
+          const n = (options.firstN ?? 0) + i;
           const key = `agg:${n % KEYS}`;
           await c.query('begin');
           const { rows } = await c.query<{ version: number }>(
@@ -69,7 +75,6 @@ export async function produce(
             await c.query('commit');
             committed.push({ n, key, version });
           }
-          if (options.pauseMs) await sleep(options.pauseMs);
         }
       } catch (err) {
         await c.query('rollback').catch(() => {});

@@ -247,17 +247,23 @@ export function relaySuite(kind: BrokerKind, run: boolean): void {
         });
         await relay.start();
         try {
-          const producing = produce(pool, tandem, dest, {
-            transactions: 3_000,
-            connections: 4,
-          });
+          // Messages are flowing when the broker goes away, and more are
+          // committed while it is away.
+          const before = produce(pool, tandem, dest, { transactions: 1_500, connections: 4 });
           await waitFor(
             () => relay.status().destinations[0]!.published >= 600,
             30_000,
             '600 messages published',
           );
-          await f.restart(1_000);
-          const { committed } = await producing;
+          const restarting = f.restart(1_500);
+          const during = await produce(pool, tandem, dest, {
+            transactions: 1_500,
+            connections: 4,
+            firstN: 1_500,
+          });
+          await restarting;
+          const committed = [...(await before).committed, ...during.committed];
+          expect(committed).toHaveLength(3_000);
           await waitFor(
             async () => (await backlogOf(tandem, dest.name)) === 0,
             60_000,
