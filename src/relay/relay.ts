@@ -125,10 +125,10 @@ export class Relay {
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new TandemError('INVALID_STATE', `this relay is ${this.state}`);
-    if (!this.client.connectionString && !this.client.pool)
+    if (!this.client.sessionConnectionString && !this.client.pool)
       throw new TandemError(
         'INVALID_OPTIONS',
-        'a relay holds a connection of its own per destination (its lock and LISTEN): create Tandem with connectionString or pool, not db alone',
+        'a relay holds a session of its own per destination (its lock and LISTEN): create Tandem with connectionString, sessionConnectionString or pool, not db alone',
       );
     this.state = 'running';
     try {
