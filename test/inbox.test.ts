@@ -4,7 +4,8 @@
  * into tasks. The first inbox process is killed after its first batch
  * committed and before it acknowledged it; the broker delivers that batch
  * again to the next inbox, which finds the keys taken: one task per
- * message, whatever was delivered twice.
+ * message, whatever was delivered twice. Two messages no task can be made
+ * of (not JSON, failing the schema) are rejected and not delivered again.
  */
 import { spawn } from 'node:child_process';
 import pg from 'pg';
@@ -14,7 +15,7 @@ import { type BrokerKind, brokerAvailable, FIXTURES, requireBroker } from './sup
 import { freshDatabase } from './support/db.js';
 import { inboxFromSpec } from './support/inbox-module.js';
 import { quietLogger } from './support/quiet-logger.js';
-import { waitFor } from './support/wait.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const MESSAGES = 300;
 

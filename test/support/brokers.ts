@@ -118,6 +118,8 @@ export interface BrokerFixture {
     unblock(): Promise<void>;
     read(expected: number): Promise<Received[]>;
   }>;
+  /** Publishes `body` as it is to the target, with message id `id` (not through the relay). */
+  publishRaw(body: string, id: string): Promise<void>;
   /** Where an inbox reads this fixture's target (a fresh consumer or group). */
   inboxSpec(): InboxSpec;
   /** Everything in the target now, in broker order. */
@@ -146,6 +148,12 @@ export async function rabbitFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'rabbitmq',
+    async publishRaw(body, id) {
+      const ch = await conn.createConfirmChannel();
+      ch.publish(exchange, 'test', Buffer.from(body), { messageId: id, persistent: true });
+      await ch.waitForConfirms();
+      await ch.close();
+    },
     inboxSpec: () => ({ kind: 'rabbitmq', url: RABBIT_URL, queue }),
     spec: (name, o) => ({
       kind: 'rabbitmq',
@@ -244,6 +252,9 @@ export async function natsFixture(): Promise<BrokerFixture> {
   const proxies: TcpProxy[] = [];
   return {
     kind: 'jetstream',
+    async publishRaw(body, id) {
+      await jetstream(nc).publish(`${subject}.events`, body, { msgID: id });
+    },
     inboxSpec: () => ({ kind: 'jetstream', url: NATS_URL, stream, consumer: `inbox_${uniq()}` }),
     spec: (name, o) => ({
       kind: 'jetstream',
@@ -339,6 +350,9 @@ export async function redisFixture(): Promise<BrokerFixture> {
   };
   return {
     kind: 'redis',
+    async publishRaw(body, id) {
+      await redis.xadd(stream, '*', 'id', id, 'payload', body);
+    },
     inboxSpec: () => ({ kind: 'redis', url: REDIS_URL, stream, group: `inbox-${uniq()}` }),
     spec: (name, o) => ({
       kind: 'redis',
