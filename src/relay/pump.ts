@@ -252,8 +252,9 @@ export class DestinationPump {
         }),
       );
       const outcomes = await this.send(messages);
-      let k = outcomes.findIndex((o) => !o.ok);
-      if (k < 0) k = rows.length;
+      // The confirmed prefix; a message without a verdict counts as failed.
+      let k = 0;
+      while (k < rows.length && outcomes[k]?.ok) k++;
       const confirmed = rows.slice(0, k).map((r) => r.id);
       this.status.published += k;
       if (k === rows.length) {
@@ -266,7 +267,10 @@ export class DestinationPump {
         done = confirmed;
         continue;
       }
-      const failure = outcomes[k] as Extract<PublishOutcome, { ok: false }>;
+      const failure = (outcomes[k] ?? {
+        ok: false,
+        error: 'the broker adapter reported no outcome for this message',
+      }) as Extract<PublishOutcome, { ok: false }>;
       await c.query(outboxFail, [
         name,
         idsLiteral(confirmed),
