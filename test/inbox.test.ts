@@ -35,7 +35,7 @@ describe.runIf(kinds.length > 0).each(kinds)('inbox from %s', (kind) => {
     await pool?.end();
   });
 
-  it('a message delivered again after its consumer was killed becomes the same task', async () => {
+  it('a message delivered again after its consumer was killed becomes the same task; one no task can be made of is rejected', async () => {
     const fixture = await FIXTURES[kind]();
     const tandem = createTandem({ connectionString: url, logger: quietLogger });
     try {
@@ -60,6 +60,9 @@ describe.runIf(kinds.length > 0).each(kinds)('inbox from %s', (kind) => {
         'the relay to publish everything',
       );
       await relay.stop();
+      // Two messages no task can be made of: not JSON, and failing the task's schema.
+      await fixture.publishRaw('{"n": 1, oops', 'poison-not-json');
+      await fixture.publishRaw('{"n": "one"}', 'poison-schema');
 
       // The first consumer commits one batch and dies before acknowledging it.
       const spec = fixture.inboxSpec();
@@ -119,6 +122,11 @@ describe.runIf(kinds.length > 0).each(kinds)('inbox from %s', (kind) => {
           10_000,
           'the redelivered batch',
         );
+        // The poison messages (after everything else, beyond the first
+        // consumer's batch) are rejected: settled, not delivered again.
+        await waitFor(() => inbox.counts.rejected === 2, 10_000, 'the poison messages rejected');
+        await sleep(kind === 'jetstream' ? 1_500 : 800); // past ackWait / claimIdle
+        expect(inbox.counts.rejected).toBe(2);
       } finally {
         await inbox.stop();
       }

@@ -71,8 +71,12 @@ export const jetStreamInbox: InboxAdapter = {
         // The acks are on their way once the client has flushed them.
         await nc.flush().catch(() => {});
       },
-      async reject(d: Delivery, reason: string) {
-        if (!closed) (d.handle as JsMsg).term(reason.slice(0, 200));
+      async reject(d: Delivery) {
+        // No reason with it (the inbox logs it): a server before 2.10 does
+        // not take `+TERM <reason>` and would deliver the message again.
+        if (closed) return;
+        (d.handle as JsMsg).term();
+        await nc.flush().catch(() => {});
       },
       async close() {
         closed = true;
