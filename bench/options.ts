@@ -13,9 +13,13 @@ export const SCENARIOS = [
   'payload',
   'pressure',
   'chaos',
+  'relay',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** What a plain `npm run bench` runs; pressure and chaos take long and run when asked for. */
+/**
+ * What a plain `npm run bench` runs; pressure and chaos take long, and relay
+ * needs the machine's brokers: they run when asked for.
+ */
 export const DEFAULT_SCENARIOS: Scenario[] = [
   'drain',
   'bulk',
@@ -33,6 +37,9 @@ export const DEFAULT_SYSTEMS: SystemName[] = [
   'bullmqpg',
   'floor',
 ];
+
+export const RELAY_BROKERS = ['rabbitmq', 'jetstream', 'redis'] as const;
+export type RelayBroker = (typeof RELAY_BROKERS)[number];
 
 export const PRESSURE_KINDS = ['idle-tx', 'readers', 'overload'] as const;
 export type PressureKind = (typeof PRESSURE_KINDS)[number];
@@ -104,6 +111,14 @@ export interface BenchOptions {
   chaosStormSeconds: number;
   chaosStormPerSecond: number;
   chaosExhaustSeconds: number;
+  /** Brokers of the relay scenario. */
+  relayBrokers: RelayBroker[];
+  /** Committed messages one relay process drains, per broker. */
+  relayMessages: number;
+  /** Messages/s of the relay latency run. */
+  relayRate: number;
+  /** Duration of the relay latency run, seconds. */
+  relaySeconds: number;
 }
 
 function list<T extends string>(allowed: readonly T[]) {
@@ -183,7 +198,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .addOption(
       new Option(
         '--only <scenarios>',
-        `comma-separated: ${SCENARIOS.join(',')} (default: all but pressure and chaos)`,
+        `comma-separated: ${SCENARIOS.join(',')} (default: all but pressure, chaos and relay)`,
       ).argParser(list(SCENARIOS)),
     )
     .addOption(
@@ -323,6 +338,23 @@ export function parseOptions(argv: string[]): BenchOptions {
       'how long all connections are held (default 30s; quick 10s)',
       seconds,
     )
+    .addOption(
+      new Option(
+        '--relay-brokers <brokers>',
+        `comma-separated: ${RELAY_BROKERS.join(',')} (default all)`,
+      ).argParser(list(RELAY_BROKERS)),
+    )
+    .option(
+      '--relay-messages <n>',
+      'committed messages one relay drains, per broker (default 50000; quick 10000)',
+      positiveInt,
+    )
+    .option('--relay-rate <n>', 'messages/s of the relay latency run (default 1000)', positiveInt)
+    .option(
+      '--relay-seconds <duration>',
+      'length of the relay latency run (default 10s; quick 3s)',
+      seconds,
+    )
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError();
   cmd.parse(argv, { from: 'user' });
@@ -374,5 +406,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     chaosStormSeconds: o.chaosStorm ?? (quick ? 5 : 10),
     chaosStormPerSecond: o.chaosStormRate ?? 5,
     chaosExhaustSeconds: o.chaosExhaust ?? (quick ? 10 : 30),
+    relayBrokers: o.relayBrokers ?? [...RELAY_BROKERS],
+    relayMessages: o.relayMessages ?? (quick ? 10_000 : 50_000),
+    relayRate: o.relayRate ?? 1_000,
+    relaySeconds: o.relaySeconds ?? (quick ? 3 : 10),
   };
 }

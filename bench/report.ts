@@ -7,6 +7,7 @@ import type { DrainResult } from './scenarios/drain.js';
 import type { LatencyResult } from './scenarios/latency.js';
 import type { PayloadResult } from './scenarios/payload.js';
 import type { PressureResult } from './scenarios/pressure.js';
+import type { RelayResult } from './scenarios/relay.js';
 import type { ScaleResult } from './scenarios/scale.js';
 import type { TxResult } from './scenarios/tx.js';
 import { fmt, fmtRatio } from './stats.js';
@@ -23,6 +24,7 @@ export interface Results {
   payload?: PayloadResult[];
   pressure?: PressureResult[];
   chaos?: ChaosResult[];
+  relay?: RelayResult[];
 }
 
 /** One row of the comparison table: a figure per system, and Tandem's ratios. */
@@ -232,6 +234,31 @@ function apiRows(results: ApiResult[]): Row[] {
   }));
 }
 
+export const BROKER_NAMES = {
+  rabbitmq: 'RabbitMQ',
+  jetstream: 'NATS JetStream',
+  redis: 'Redis Streams',
+} as const;
+
+function relayRows(results: RelayResult[]): Row[] {
+  return results.flatMap((r): Row[] => [
+    {
+      scenario: `Tandem relay to ${BROKER_NAMES[r.broker]}, one relay process, ${fmt(r.messages)} committed messages`,
+      unit: 'msg/s',
+      cells: { tandem: r.error ? 'failed' : fmt(r.messagesPerSecond) },
+      vsPeer: '',
+      vsFloor: '',
+    },
+    {
+      scenario: `Tandem relay to ${BROKER_NAMES[r.broker]}, commit → consumer at ${fmt(r.rate)} msg/s (n=${r.samples})`,
+      unit: 'ms p50 / p99',
+      cells: { tandem: r.error ? 'failed' : `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}` },
+      vsPeer: '',
+      vsFloor: '',
+    },
+  ]);
+}
+
 /** A Markdown table with right-aligned figure columns from `first` on. */
 export function markdownTable(header: string[], rows: string[][], first = 1): string {
   const all = [header, ...rows];
@@ -273,6 +300,7 @@ export function resultsTable(
     ...latencyRows(results.latency ?? []),
     ...scaleRows(results.scale ?? []),
     ...apiRows(results.api ?? []),
+    ...relayRows(results.relay ?? []),
   ];
   const out: string[] = [];
   if (rows.length > 0) {

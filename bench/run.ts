@@ -22,6 +22,7 @@ import { runDrain } from './scenarios/drain.js';
 import { runLatency } from './scenarios/latency.js';
 import { runPayload } from './scenarios/payload.js';
 import { runPressure } from './scenarios/pressure.js';
+import { runRelay } from './scenarios/relay.js';
 import { runScale } from './scenarios/scale.js';
 import { runTx } from './scenarios/tx.js';
 import { DRAIN_CONFIGS, LATENCY_CONFIGS, SYSTEM_PACKAGES } from './systems/index.js';
@@ -92,7 +93,7 @@ async function sourceHash(): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
-async function environment(url: string, embedded: boolean, systems: SystemName[]) {
+async function environment(url: string, embedded: boolean, systems: SystemName[], relay: boolean) {
   const settings = await withClient(url, async (c) => {
     const names = [
       'server_version',
@@ -120,8 +121,14 @@ async function environment(url: string, embedded: boolean, systems: SystemName[]
     systems: await systemVersions(systems),
     packages: {
       pg: await packageVersion('pg'),
-      ...(systems.some((s) => s.startsWith('bullmq'))
+      ...(systems.some((s) => s.startsWith('bullmq')) || relay
         ? { ioredis: await packageVersion('ioredis') }
+        : {}),
+      ...(relay
+        ? {
+            amqplib: await packageVersion('amqplib'),
+            '@nats-io/jetstream': await packageVersion('@nats-io/jetstream'),
+          }
         : {}),
     },
     configurations: configurations(systems),
@@ -159,7 +166,12 @@ async function main(): Promise<number> {
   const results: Results = {};
   let env: Awaited<ReturnType<typeof environment>>;
   try {
-    env = await environment(server.url, server.embedded, options.systems);
+    env = await environment(
+      server.url,
+      server.embedded,
+      options.systems,
+      options.only.includes('relay'),
+    );
     progress(
       `PostgreSQL ${env.postgres.version} at ${redact(server.url)}; ${env.machine.cpuCount} × ${env.machine.cpuModel}; Node ${env.node}; Tandem source ${env.tandemSourceHash}; scenarios ${options.only.join(',')}; systems ${options.systems.join(',')}${options.quick ? '; quick' : ''}`,
     );
@@ -172,6 +184,7 @@ async function main(): Promise<number> {
     if (options.only.includes('payload')) results.payload = await runPayload(dbs, options);
     if (options.only.includes('pressure')) results.pressure = await runPressure(dbs, options);
     if (options.only.includes('chaos')) results.chaos = await runChaos(dbs, options);
+    if (options.only.includes('relay')) results.relay = await runRelay(dbs, options);
   } finally {
     await cleanup();
   }

@@ -1,5 +1,5 @@
 /** Tandem's performance targets (docs/benchmarks.md), checked against one run's results. */
-import { advantage, isPeer, type Results, ratio } from './report.js';
+import { advantage, BROKER_NAMES, isPeer, type Results, ratio } from './report.js';
 import { fmt, fmtRatio } from './stats.js';
 
 export interface TargetCheck {
@@ -148,6 +148,21 @@ export function checkTargets(results: Results): TargetCheck[] {
       slowest.serverP99Ms,
       (v) => v <= 200,
       (v) => `slowest ${slowest.route}: ${fmt(v)} ms`,
+    );
+  }
+  for (const r of results.relay ?? []) {
+    if (r.broker !== 'redis')
+      check(
+        `relay to ${BROKER_NAMES[r.broker]} ≥ 10,000 msg/s with confirmations`,
+        r.messagesPerSecond,
+        (v) => v >= 10_000,
+        (v) => `${fmt(v)} msg/s`,
+      );
+    check(
+      `relay to ${BROKER_NAMES[r.broker]}: p99 commit → publish ≤ 20 ms at ${fmt(r.rate)} msg/s (measured to the consumer)`,
+      r.p99Ms,
+      (v) => v <= 20,
+      (v) => `${fmt(v)} ms`,
     );
   }
   return checks;

@@ -14,11 +14,38 @@ export type {
   OperatorAction,
   OperatorActionQuery,
 } from './client/operator-log.js';
+export type { PublishOptions, PublishResult } from './client/publish.js';
+export type { DestinationStatus, RelayStatus } from './client/relay-status.js';
 export type { QueueDepth, Stats, StatsOptions, StatsPoint, StatsSeries } from './client/stats.js';
 export type { TaskFilter } from './client/task-filter.js';
 export type { WaitOptions } from './client/wait-for.js';
+export {
+  type AnyDestination,
+  type Broker,
+  type Destination,
+  type DestinationOptions,
+  defineDestination,
+  type JetStreamBroker,
+  jetstream,
+  type MessageOf,
+  type RabbitMqBroker,
+  type RedisStreamsBroker,
+  type Route,
+  rabbitmq,
+  redisStreams,
+} from './destination.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
 export type { ServerOptions, TandemServer } from './http/options.js';
+export {
+  defineInbox,
+  type InboxBatch,
+  type InboxDefinition,
+  type InboxOptions,
+} from './inbox/define.js';
+export { Inbox } from './inbox/inbox.js';
+export type { InboxMessage, InboxSourceOptions } from './inbox/source.js';
+export type { PumpStatus as RelayDestinationStatus } from './relay/pump.js';
+export { Relay, type RelayOptions, type RelayProcessStatus } from './relay/relay.js';
 export {
   type InferInput,
   type InferOutput,

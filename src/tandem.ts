@@ -1,5 +1,10 @@
 import { type ClientOptions, TandemClient } from './client/client.js';
+import type { Broker } from './destination.js';
 import type { ServerOptions, TandemServer } from './http/options.js';
+import type { InboxOptions } from './inbox/define.js';
+import { Inbox } from './inbox/inbox.js';
+import { Relay, type RelayOptions } from './relay/relay.js';
+import type { AnyTask } from './task.js';
 import type { Schedule } from './worker/cron.js';
 import type { RetentionOptions } from './worker/pruner.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
@@ -38,6 +43,37 @@ export class Tandem extends TandemClient {
       schedules: [...this.schedules, ...(options?.schedules ?? [])],
       retention: options?.retention ?? this.retention,
     });
+  }
+
+  /**
+   * Creates a relay that delivers the committed messages of `destinations`
+   * to their brokers. Run one or more (one relays each destination at a
+   * time; the others take over when it stops or dies).
+   *
+   * @example
+   * const relay = tandem.relay({ destinations: [orderEvents] });
+   * await relay.start();
+   * process.on('SIGTERM', () => relay.stop());
+   */
+  relay(options: RelayOptions): Relay {
+    return new Relay(this, options);
+  }
+
+  /**
+   * Creates an inbox: it consumes a broker queue, stream or consumer group
+   * and turns each message into one task of `task`, keyed by the message's
+   * id, committed before the message is acknowledged; a message delivered
+   * again becomes the same task. Takes the options of `defineInbox`, or what
+   * it returned.
+   *
+   * @example
+   * const inbox = tandem.inbox({ broker: rabbit, queue: 'billing.order-events', task: recordOrderEvent });
+   * await inbox.start();
+   * process.on('SIGTERM', () => inbox.stop());
+   */
+  inbox<T extends AnyTask, B extends Broker>(options: InboxOptions<T, B>): Inbox {
+    this.register(options.task);
+    return new Inbox(this, options as unknown as InboxOptions<AnyTask, Broker>);
   }
 
   /**

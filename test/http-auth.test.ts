@@ -43,6 +43,7 @@ describe('bearer token', () => {
       '/api/stats',
       '/api/failures',
       '/api/operator-actions',
+      '/api/relay',
       '/metrics',
       '/api/openapi.json',
     ]) {

@@ -58,7 +58,11 @@ function failedBeforeRunning(err: unknown): boolean {
  * fails (syntax Node cannot erase, imports of `./x.js` meaning `./x.ts`),
  * through tsx when it is installed.
  */
-export async function importModule(path: string, spec = path): Promise<Record<string, unknown>> {
+export async function importModule(
+  path: string,
+  spec = path,
+  flag = '--tasks',
+): Promise<Record<string, unknown>> {
   const url = pathToFileURL(path).href;
   const ts = TS_EXTENSIONS.includes(extname(path));
   let nativeError: unknown = null;
@@ -66,7 +70,8 @@ export async function importModule(path: string, spec = path): Promise<Record<st
     try {
       return await import(url);
     } catch (err) {
-      if (!ts || underTsLoader() || !failedBeforeRunning(err)) throw loadFailed(spec, err);
+      if (!ts || underTsLoader() || !failedBeforeRunning(err))
+        throw loadFailed(`${flag} ${spec}`, err);
       nativeError = err;
     }
   }
@@ -80,7 +85,7 @@ export async function importModule(path: string, spec = path): Promise<Record<st
       ? `Node could not load it (${describeLoadError(nativeError)}) and tsx is not installed`
       : 'this Node cannot load TypeScript and tsx is not installed';
     throw new UsageError(
-      `--tasks ${spec}: ${why}: npm install tsx, or compile the module and pass the .js file`,
+      `${flag} ${spec}: ${why}: npm install tsx, or compile the module and pass the .js file`,
     );
   }
   // register() once and a plain import: about 0.3 s faster than tsImport(),
@@ -90,12 +95,12 @@ export async function importModule(path: string, spec = path): Promise<Record<st
   try {
     return await import(nativeError ? `${url}?tsx` : url);
   } catch (err) {
-    throw loadFailed(spec, err);
+    throw loadFailed(`${flag} ${spec}`, err);
   }
 }
 
-function loadFailed(spec: string, err: unknown): CliError {
-  return new CliError(`--tasks ${spec}: the module failed to load: ${describeLoadError(err)}`);
+function loadFailed(what: string, err: unknown): CliError {
+  return new CliError(`${what}: the module failed to load: ${describeLoadError(err)}`);
 }
 
 /** The error's message and, when the stack names a file of the user's, that place. */

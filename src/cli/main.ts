@@ -9,9 +9,11 @@ import { register as cancel } from './commands/cancel.js';
 import { register as deleteTask } from './commands/delete.js';
 import { register as demo } from './commands/demo.js';
 import { register as enqueue } from './commands/enqueue.js';
+import { register as inbox } from './commands/inbox.js';
 import { register as migrate } from './commands/migrate.js';
 import { register as pause } from './commands/pause.js';
 import { register as queues } from './commands/queues.js';
+import { register as relay } from './commands/relay.js';
 import { register as resume } from './commands/resume.js';
 import { register as retry } from './commands/retry.js';
 import { register as serve } from './commands/serve.js';
@@ -66,6 +68,8 @@ Examples:
     pause,
     resume,
     queues,
+    relay,
+    inbox,
   ]) {
     add(program);
   }

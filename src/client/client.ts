@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { type Queryable, toQueryable } from '../db/executor.js';
 import { migrate } from '../db/migrate.js';
+import { outboxInsert } from '../db/queries/outbox.js';
 import { queueList, queuePause, queueResume } from '../db/queries/queues.js';
 import {
   taskCancelRunning,
@@ -15,6 +16,7 @@ import {
   taskRetry,
 } from '../db/queries/tasks.js';
 import { type TaskRow, toTaskRecord } from '../db/rows.js';
+import type { Destination, MessageOf } from '../destination.js';
 import { TandemError } from '../errors.js';
 import { defaultLogger } from '../logger.js';
 import type { AnyTask, PayloadOf } from '../task.js';
@@ -32,6 +34,8 @@ import {
   recordOperatorAction,
 } from './operator-log.js';
 import { type PreparedTask, prepareTask, toInsertParams } from './prepare.js';
+import { type PublishOptions, type PublishResult, prepareMessage } from './publish.js';
+import { type RelayStatus, relayStatus } from './relay-status.js';
 import { type Stats, type StatsOptions, stats } from './stats.js';
 import type { TaskFilter } from './task-filter.js';
 import { toTaskId } from './task-id.js';
@@ -105,6 +109,8 @@ export class TandemClient {
   private readonly tasks = new Map<string, AnyTask>();
   private readonly maxPayloadBytes: number;
   private readonly wake: WakeDebouncer;
+  /** Wakes relays at commit, per destination (the outbox's own debouncer). */
+  private readonly relayWake: WakeDebouncer;
   /** True when Tandem created the pool from a connection string (and must end it). */
   private readonly ownsPool: boolean;
   private closed = false;
@@ -133,6 +139,7 @@ export class TandemClient {
     this.logger = options.logger ?? defaultLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? 256 * 1024;
     this.wake = new WakeDebouncer(options.wakeDebounceMs ?? 2);
+    this.relayWake = new WakeDebouncer(options.wakeDebounceMs ?? 2);
     for (const t of options.tasks ?? []) this.register(t);
   }
 
@@ -567,6 +574,55 @@ export class TandemClient {
    */
   schemaStatus(): Promise<SchemaStatus> {
     return schemaStatus(this.sql);
+  }
+
+  // The outbox: publishing inside the caller's transaction, and the relay's
+  // status (src/client/publish.ts, src/client/relay-status.ts; the relay
+  // process itself is src/relay/).
+
+  /**
+   * Publishes a message to a destination inside the caller's transaction:
+   * it is stored in the outbox and exists if and only if that transaction
+   * commits; a relay then delivers it to the broker (at least once, with the
+   * stable id `<prefix>-<id>`). Everything is validated before any SQL runs.
+   *
+   * @example
+   * await db.transaction().execute(async (trx) => {
+   *   const order = await trx.insertInto('orders').values(row).returning('id').executeTakeFirstOrThrow();
+   *   await tandem.publish(trx, orderEvents, { orderId: order.id, status: 'created' }, { key: `order:${order.id}` });
+   * });
+   */
+  async publish<D extends Destination<any, any>>(
+    executor: unknown,
+    destination: D,
+    message: MessageOf<D>,
+    options?: PublishOptions,
+  ): Promise<PublishResult> {
+    this.assertOpen();
+    const m = prepareMessage(destination, message, options, this.maxPayloadBytes);
+    const q = toQueryable(executor);
+    const wake = this.relayWake.pick([m.destination]).length > 0;
+    const [row] = await q.query<{ id: string }>(outboxInsert, [
+      m.destination,
+      m.key,
+      m.route,
+      m.payloadJson,
+      m.headersJson,
+      wake,
+    ]);
+    return { id: row!.id };
+  }
+
+  /**
+   * The relay's backlog per destination: how many messages wait, how old the
+   * oldest is, the head's failed attempts, and which process relays it.
+   *
+   * @example
+   * for (const d of (await tandem.relayStatus()).destinations)
+   *   console.log(d.destination, d.backlog, d.oldestAgeSeconds, d.holder);
+   */
+  relayStatus(): Promise<RelayStatus> {
+    return relayStatus(this.sql);
   }
 
   /**

@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { operatorActionRoutes } from './routes/operator-actions.js';
 import { queueRoutes } from './routes/queues.js';
+import { relayRoutes } from './routes/relay.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskActionRoutes } from './routes/task-actions.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -96,6 +97,7 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
   fleetRoutes(app, deps);
   statsRoutes(app, deps);
   operatorActionRoutes(app, deps);
+  relayRoutes(app, deps);
   healthRoutes(app, deps);
   dash?.routes(app);
   metricsRoutes(app, deps, {
@@ -108,7 +110,7 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
       title: 'Tandem operator API',
       version: '1',
       description:
-        'Tasks, queues, workers, schedules, stats and the operator log of a Tandem database. JSON in snake_case; ids are strings; timestamps ISO 8601. Errors: { "error": { "code", "message", "issues"? } }.',
+        'Tasks, queues, workers, schedules, stats, the operator log and the outbox relay of a Tandem database. JSON in snake_case; ids are strings; timestamps ISO 8601. Errors: { "error": { "code", "message", "issues"? } }.',
     },
     security: tokens.size > 0 ? [{ bearer: [] }] : [],
   });

@@ -333,3 +333,42 @@ export const ErrorJson = z
     }),
   })
   .openapi('Error');
+
+// The outbox relay (GET /api/relay).
+export const RelayDestinationJson = z
+  .object({
+    destination: z.string(),
+    backlog: z
+      .number()
+      .int()
+      .openapi({ description: 'Messages committed and not yet confirmed by the broker' }),
+    oldest_at: ts.nullable(),
+    oldest_age_seconds: z.number(),
+    head: z
+      .object({
+        id: z.string(),
+        attempts: z.number().int(),
+        last_error: z.string().nullable(),
+        last_attempt_at: ts.nullable(),
+      })
+      .nullable()
+      .openapi({ description: 'The next message to go out, and its failed publish attempts' }),
+    holder: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The relay process holding the destination' }),
+    held_since: ts.nullable(),
+    published: z.number().int(),
+    published_at: ts.nullable(),
+  })
+  .openapi('RelayDestination');
+
+export const RelayStatusJson = z
+  .object({
+    prefix: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Message ids on the wire are <prefix>-<id>' }),
+    destinations: z.array(RelayDestinationJson),
+  })
+  .openapi('RelayStatus');

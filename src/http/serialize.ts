@@ -6,6 +6,7 @@ import type { QueueSummary } from '../client/client.js';
 import type { FailureGroup } from '../client/failures.js';
 import type { ScheduleInfo, WorkerInfo } from '../client/fleet.js';
 import type { OperatorAction } from '../client/operator-log.js';
+import type { RelayStatus } from '../client/relay-status.js';
 import type { Stats, StatsPoint } from '../client/stats.js';
 import type { TaskFilter } from '../client/task-filter.js';
 import type { TaskRecord } from '../types.js';
@@ -154,5 +155,27 @@ export function operatorActionJson(a: OperatorAction) {
     task_ids: a.taskIds,
     affected: a.affected,
     request: a.request,
+  };
+}
+
+export function relayStatusJson(r: RelayStatus) {
+  return {
+    prefix: r.prefix,
+    destinations: r.destinations.map((d) => ({
+      destination: d.destination,
+      backlog: d.backlog,
+      oldest_at: iso(d.oldestAt),
+      oldest_age_seconds: d.oldestAgeSeconds,
+      head: d.head && {
+        id: d.head.id,
+        attempts: d.head.attempts,
+        last_error: d.head.lastError,
+        last_attempt_at: iso(d.head.lastAttemptAt),
+      },
+      holder: d.holder,
+      held_since: iso(d.heldSince),
+      published: d.published,
+      published_at: iso(d.publishedAt),
+    })),
   };
 }

@@ -3,11 +3,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { Registry } from 'prom-client';
 import type { Worker } from '../../worker/worker.js';
 import { registerFleetMetrics } from '../metrics/fleet.js';
+import { registerRelayMetrics } from '../metrics/relay.js';
 import { registerWorkerMetrics } from '../metrics/worker.js';
 import type { Api, RouteDeps } from './types.js';
 
 export interface MetricsOptions {
-  /** The fleet as the database sees it (default true). One scrape target is enough for it. */
+  /** The fleet (and the outbox relay) as the database sees it (default true). One scrape target is enough for it. */
   fleet?: boolean;
   /** This process's worker: adds its per-process counters and histograms. */
   worker?: Worker;
@@ -27,7 +28,10 @@ const route = createRoute({
 
 export function metricsRoutes(app: Api, { tandem }: RouteDeps, options: MetricsOptions): void {
   const registry = new Registry();
-  if (options.fleet !== false) registerFleetMetrics(registry, tandem);
+  if (options.fleet !== false) {
+    registerFleetMetrics(registry, tandem);
+    registerRelayMetrics(registry, tandem);
+  }
   if (options.worker) registerWorkerMetrics(registry, options.worker);
   app.openapi(route, async (c) => {
     const text = await registry.metrics();
