@@ -121,9 +121,16 @@ it('keeps every finished outcome and every attempt across a crash-restart', {
           ).catch(() => [{ n: 0 }])
         )[0].n,
       ) === n,
-    40_000,
+    60_000,
     'every task to finish after the crash',
-  );
+  ).catch(async (err) => {
+    const left = await query(
+      url,
+      `select id, name, state, attempt, lost, owner, run_at, errors from tandem.tasks
+        where state not in ('succeeded', 'failed') order by id limit 5`,
+    );
+    throw new Error(`${(err as Error).message}; unfinished: ${JSON.stringify(left)}`);
+  });
   await worker.stop();
   await tandem.close();
 

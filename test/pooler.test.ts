@@ -70,7 +70,8 @@ async function pooledSessionState(): Promise<{ asyncCommits: number; tandemSetti
 const heldLivenessLocks = async () =>
   (
     await direct.query(
-      `select count(*)::int n from pg_locks where locktype = 'advisory' and classid = 1952542308`,
+      `select count(*)::int n from pg_locks where locktype = 'advisory' and classid = 1952542308
+          and database = (select oid from pg_database where datname = current_database())`,
     )
   ).rows[0].n as number;
 

@@ -53,7 +53,7 @@ afterAll(async () => {
 const messages = async () =>
   (
     await pool.query(
-      'select id::text, destination, key, route, payload, headers from tandem.outbox order by id',
+      'select o.id::text, o.destination, o.key, o.route, o.payload, o.headers from tandem.outbox o order by o.id',
     )
   ).rows;
 

@@ -154,3 +154,47 @@ it('recovers, after its connection drops, a task the database shows a worker hol
     await tandem.close();
   }
 });
+
+it('after reconnecting, releases a task held under a newer claim than the outcome it still has', async () => {
+  const { freshDatabase } = await import('./support/db.js');
+  const { quietLogger } = await import('./support/quiet-logger.js');
+  const { reconcile } = await import('../src/worker/reconcile.js');
+  const { RecentOutcomes } = await import('../src/worker/round-trip.js');
+  const url = await freshDatabase();
+  const c = new pg.Client(url);
+  await c.connect();
+  try {
+    // The database shows claim 7 of this worker running: a round trip whose
+    // reply was lost with the connection. The worker only has the outcome of
+    // the task's earlier claim 6.
+    const { rows } = await c.query(
+      `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
+       values ('t', '{}', 'running', 2, 'w-1', 7, now()) returning id::text`,
+    );
+    const outcomes = [
+      {
+        id: rows[0].id,
+        token: '6',
+        state: 'retrying' as const,
+        resultJson: null,
+        delay_ms: 0,
+        errorJson: null,
+        undo: false,
+      },
+    ];
+    await reconcile(
+      c,
+      'w-1',
+      { running: [], queues: [], outcomes, recent: new RecentOutcomes() },
+      quietLogger,
+    );
+    const after = (
+      await c.query('select state, owner, attempt, lost from tandem.tasks where id = $1', [
+        rows[0].id,
+      ])
+    ).rows[0];
+    expect(after).toEqual({ state: 'retrying', owner: null, attempt: 1, lost: 1 });
+  } finally {
+    await c.end();
+  }
+});

@@ -257,7 +257,7 @@ describe('runTask', () => {
     const { rows } = await pool.query('select note from effects');
     expect(rows).toEqual([{ note: 'kept' }]);
     const tasks = await pool.query(
-      'select id::text, state, attempt, result from tandem.tasks order by id',
+      'select t.id::text, t.state, t.attempt, t.result from tandem.tasks t order by t.id',
     );
     expect(tasks.rows).toEqual([
       { id: ok.id, state: 'succeeded', attempt: 1, result: { wrote: 'kept' } },

@@ -66,9 +66,13 @@ export async function reconcile(
     dropped += before - q.buffer.length;
   }
   const outcomes = h.recent.take().concat(h.outcomes);
-  const keep = new Set<string>(rows.map((r) => r.id));
-  for (const o of outcomes) keep.add(o.id);
-  const released = await conn.query(taskReleaseLost, [owner, [...keep]]);
+  const keepIds: string[] = rows.map((r) => r.id);
+  const keepTokens: string[] = rows.map((r) => r.token);
+  for (const o of outcomes) {
+    keepIds.push(o.id);
+    keepTokens.push(o.token);
+  }
+  const released = await conn.query(taskReleaseLost, [owner, keepIds, keepTokens]);
   if (dropped > 0 || released.rows.length > 0)
     logger.warn(
       { dropped, released: released.rows.length },

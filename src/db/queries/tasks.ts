@@ -280,13 +280,17 @@ select distinct t.owner from tandem.tasks t
    and not exists (select 1 from tandem.workers w where w.id = t.owner)`;
 
 /**
- * After a worker reconnects: its running tasks that it neither holds nor
- * has an outcome for ($2) had their claim or outcome lost with the old
- * connection.
+ * After a worker reconnects: its running tasks whose claim it neither holds
+ * nor has an outcome for (pairs of ids $2 and claim tokens $3) had their
+ * claim or outcome lost with the old connection. Matched by id and token: an
+ * outcome of an earlier claim of the same task does not cover a later one.
  */
 export const taskReleaseLost = `
 update tandem.tasks t set${loseAttempt("'the outcome of this attempt was lost with the database connection'")}
- where t.owner = $1 and t.state = 'running' and t.id <> all($2::bigint[])
+ where t.owner = $1 and t.state = 'running'
+   and not exists (
+     select 1 from unnest($2::bigint[], $3::bigint[]) as k(id, token)
+      where k.id = t.id and k.token = t.claim_token)
 returning t.id`;
 
 /**
