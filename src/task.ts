@@ -2,6 +2,14 @@ import type { Kysely, Transaction } from 'kysely';
 import { toMs } from './duration.js';
 import { TandemError } from './errors.js';
 import {
+  type FlowLimits,
+  type KeyLimits,
+  type RateLimit,
+  resolveConcurrency,
+  resolveFlowLimits,
+  resolveRate,
+} from './flow/options.js';
+import {
   INT4_MAX,
   INT4_MIN,
   isInt4,
@@ -17,6 +25,9 @@ import {
   type PayloadSchema,
 } from './schema.js';
 import type { Duration, Logger } from './types.js';
+
+/** `{field}` or `{a.b}` placeholders of a concurrency key template. */
+export const KEY_TEMPLATE_RE = /\{([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\}/g;
 
 /** Retry delays: `base * factor^(attempt-1)`, capped at `max`, optionally jittered. */
 export interface BackoffOptions {
@@ -85,6 +96,29 @@ export interface TaskOptions<S extends PayloadSchema, R, T extends boolean> {
   timeout?: Duration;
   /** When true the handler gets `ctx.trx`, committed together with the task's completion. */
   transactional?: T;
+  /** At most this many of this task run at once, across every worker. Default: no limit. */
+  concurrency?: number;
+  /** At most this many starts of this task per window, across every worker: `'100/1s'`. */
+  rateLimit?: RateLimit;
+  /**
+   * The key that per-key limits and fair claiming apply to, such as the
+   * tenant: a template of payload fields, `'customer:{customerId}'` (both
+   * the TypeScript and the SQL door fill it in), or a function of the
+   * payload (TypeScript door only; the SQL door must then be given the key).
+   * Tasks with a key are claimed round-robin across keys, so one key's
+   * backlog never starves another's.
+   */
+  concurrencyKey?: string | ((payload: InferOutput<S>) => string);
+  /** At most this many of this task run at once per key. Needs `concurrencyKey`. */
+  keyConcurrency?: number;
+  /** At most this many starts of this task per key per window: `'10/1s'`. Needs `concurrencyKey`. */
+  keyRateLimit?: RateLimit;
+  /**
+   * Order within a key. `'strict'` (the default): a key's tasks start in
+   * enqueue order, and a task waiting for its retry holds back the key's
+   * later tasks. `'skip'`: a task waiting for its retry lets them start.
+   */
+  keyOrder?: 'strict' | 'skip';
   handler: (
     payload: InferOutput<S>,
     ctx: T extends true ? TransactionalTaskContext : TaskContext,
@@ -105,6 +139,12 @@ export interface TaskDefinition<
   readonly backoff: ResolvedBackoff;
   readonly timeoutMs: number | null;
   readonly transactional: T;
+  /** Fleet-wide limits of this task name. */
+  readonly limits: FlowLimits;
+  /** Template or function giving a task's concurrency key, or null. */
+  readonly concurrencyKey: string | ((payload: InferOutput<S>) => string) | null;
+  /** Limits per concurrency key. */
+  readonly keyLimits: KeyLimits;
   readonly handler: TaskOptions<S, R, T>['handler'];
 }
 
@@ -172,6 +212,45 @@ export function defineTask<S extends PayloadSchema, R = unknown, T extends boole
   const timeoutMs =
     options.timeout === undefined ? null : ms(options.timeout, 'timeout', MAX_TIMEOUT_MS);
   if (timeoutMs === 0) throw bad('timeout must be greater than 0');
+  const flow = <V>(f: () => V): V => {
+    try {
+      return f();
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  };
+  const limits = flow(() => resolveFlowLimits(options, 'limits'));
+  const concurrencyKey = options.concurrencyKey ?? null;
+  if (
+    concurrencyKey !== null &&
+    typeof concurrencyKey !== 'function' &&
+    !(
+      typeof concurrencyKey === 'string' &&
+      concurrencyKey.length > 0 &&
+      concurrencyKey.length <= 200
+    )
+  ) {
+    throw bad(
+      `concurrencyKey must be a template like 'customer:{customerId}' (1-200 characters) or a function of the payload, got ${JSON.stringify(concurrencyKey)}`,
+    );
+  }
+  const keyOrder = options.keyOrder ?? 'strict';
+  if (keyOrder !== 'strict' && keyOrder !== 'skip') {
+    throw bad(`keyOrder must be 'strict' or 'skip', got ${JSON.stringify(keyOrder)}`);
+  }
+  const keyLimits: KeyLimits = {
+    concurrency: flow(() => resolveConcurrency(options.keyConcurrency, 'keyConcurrency')),
+    rate: flow(() => resolveRate(options.keyRateLimit, 'keyRateLimit')),
+    order: keyOrder,
+  };
+  if (
+    concurrencyKey === null &&
+    (keyLimits.concurrency !== null || keyLimits.rate !== null || options.keyOrder !== undefined)
+  ) {
+    throw bad(
+      'keyConcurrency, keyRateLimit and keyOrder apply per concurrency key: give concurrencyKey too',
+    );
+  }
   return Object.freeze({
     name: options.name,
     schema: options.payload,
@@ -181,6 +260,9 @@ export function defineTask<S extends PayloadSchema, R = unknown, T extends boole
     backoff,
     timeoutMs,
     transactional: (options.transactional ?? false) as T,
+    limits,
+    concurrencyKey,
+    keyLimits,
     handler: options.handler,
   });
 }
