@@ -12,13 +12,15 @@ export interface ControlHandlers {
   cancel(id: string): void;
   /** A queue was paused (true) or resumed (false) fleet-wide. */
   paused(queue: string, paused: boolean): void;
+  /** Some queue's or task name's limits changed. */
+  limits(): void;
   /** After every (re)connection, before anything else uses it: take the liveness lock, resume. */
   connected(client: pg.ClientBase): Promise<void>;
 }
 
-/** LISTEN channels: wake-ups, cancels of running tasks, pause and resume. */
+/** LISTEN channels: wake-ups, cancels of running tasks, pause and resume, limit changes. */
 const CHANNELS =
-  'listen tandem_wake; listen tandem_cancel; listen tandem_pause; listen tandem_resume';
+  'listen tandem_wake; listen tandem_cancel; listen tandem_pause; listen tandem_resume; listen tandem_limits';
 
 /**
  * The worker's own connection. It holds the worker's liveness lock, LISTENs
@@ -67,6 +69,7 @@ export class ControlConnection {
         else if (n.channel === 'tandem_cancel' && n.payload) this.handlers.cancel(n.payload);
         else if (n.channel === 'tandem_pause' && n.payload) this.handlers.paused(n.payload, true);
         else if (n.channel === 'tandem_resume' && n.payload) this.handlers.paused(n.payload, false);
+        else if (n.channel === 'tandem_limits') this.handlers.limits();
       });
       if (this.listen) await client.query(CHANNELS);
       this.handle = handle;

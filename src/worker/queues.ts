@@ -16,6 +16,8 @@ export interface QueueState {
   followUps: NodeJS.Timeout[];
   /** Paused fleet-wide, as far as this worker knows: claim nothing, start nothing. */
   paused: boolean;
+  /** Its limited tasks came back short: wait for a wake-up before claiming them again (flow.ts). */
+  flowWaiting: boolean;
 }
 
 export function newQueue(name: string, concurrency: number): QueueState {
@@ -29,6 +31,7 @@ export function newQueue(name: string, concurrency: number): QueueState {
     avgMs: Number.NaN,
     followUps: [],
     paused: false,
+    flowWaiting: false,
   };
 }
 

@@ -8,6 +8,7 @@ import { AttemptAbort, TaskAbortError } from './abort.js';
 import { ClaimBounds } from './claim-bounds.js';
 import { ControlConnection } from './control-connection.js';
 import { CronScheduler, type Schedule } from './cron.js';
+import { type FlowAsk, FlowClaims, type FlowResult } from './flow.js';
 import { Leader } from './leader.js';
 import { type ClaimedTask, type Outcome, type SettleRow, settleRow } from './outcome.js';
 import { Pruner, type RetentionOptions, resolveRetention, saveRetention } from './pruner.js';
@@ -117,6 +118,7 @@ export class Worker {
   private outcomes: SettleRow[] = [];
   private readonly recent = new RecentOutcomes();
   private readonly bounds: ClaimBounds;
+  private readonly flow: FlowClaims;
   private readonly taskNames: string[];
   private readonly pollMs: number;
   private readonly shutdownMs: number;
@@ -154,6 +156,7 @@ export class Worker {
       );
     }
     this.taskNames = defs.map((d) => d.name);
+    this.flow = new FlowClaims(this.taskNames);
     const queues = options.queues ?? Object.fromEntries(defs.map((d) => [d.queue, 10]));
     for (const [name, concurrency] of Object.entries(queues)) {
       if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -185,6 +188,7 @@ export class Worker {
         wake: (q) => this.wake(q),
         cancel: (id) => this.cancelTask(id),
         paused: (q, paused) => this.setPaused(q, paused),
+        limits: () => void this.refreshLimits(),
         connected: (conn) => this.connected(conn),
       },
       this.logger,
@@ -287,6 +291,8 @@ export class Worker {
     this.recent.keepMs = Number(rows[0]?.ms ?? 1_100);
     const reattached = this.attachedOnce;
     this.attachedOnce = true;
+    if (reattached) await this.flow.refresh(conn);
+    else await this.flow.sync(conn, [...this.client.taskDefinitions.values()]);
     if (!(await this.registry.attach(conn)))
       this.abandon('it was declared dead while disconnected');
     else if (reattached)
@@ -366,6 +372,7 @@ export class Worker {
   private wakeAll(): void {
     for (const q of this.queues.values()) {
       q.exhausted = false;
+      q.flowWaiting = false;
       q.wakes++;
     }
     this.kick();
@@ -375,6 +382,7 @@ export class Worker {
     const q = this.queues.get(queue);
     if (!q || this.state !== 'running') return;
     q.exhausted = false;
+    q.flowWaiting = false;
     q.wakes++;
     // A wake-up is latency-critical: claim now rather than on the next tick.
     this.launch();
@@ -439,7 +447,7 @@ export class Worker {
     if (this.firstRound === null) this.firstRound = done;
   }
 
-  private nextRound(): (Round & { asked: Asked[] }) | null {
+  private nextRound(): (Round & { asked: Asked[]; flow: FlowAsk[] }) | null {
     const settle = this.outcomes;
     const names: string[] = [];
     const counts: number[] = [];
@@ -451,7 +459,7 @@ export class Worker {
     const boundIds: string[] = [];
     if (this.state === 'running') {
       for (const q of this.queues.values()) {
-        if (q.exhausted || q.paused) continue;
+        if (q.exhausted || q.paused || this.flow.queueLimited(q.name)) continue;
         const pre = prefetchOf(q, this.windowMs, this.maxPrefetch);
         const want = q.concurrency + pre - q.running - q.buffer.length;
         if (want <= 0) continue;
@@ -471,10 +479,12 @@ export class Worker {
         }
       }
     }
-    if (settle.length === 0 && names.length === 0) return null;
+    const flow = this.state === 'running' ? this.flow.asks(this.queues.values()) : [];
+    if (settle.length === 0 && names.length === 0 && flow.length === 0) return null;
     this.outcomes = [];
     return {
       settle,
+      flow,
       names,
       counts,
       asked,
@@ -488,12 +498,23 @@ export class Worker {
 
   private async roundTrip(round: NonNullable<ReturnType<Worker['nextRound']>>): Promise<void> {
     let result: RoundResult;
+    let flowed: FlowResult[] = [];
     const token = String(++this.claimToken);
     const began = performance.now();
     try {
-      result = await this.control.withClient((c) =>
-        runRound(c, this.id, token, this.taskNames, round, this.logger, this.session),
-      );
+      result = await this.control.withClient(async (c) => {
+        const main = await runRound(
+          c,
+          this.id,
+          token,
+          this.taskNames,
+          round,
+          this.logger,
+          this.session,
+        );
+        flowed = await this.claimFlow(c, round.flow);
+        return main;
+      });
       if (this.dbFailures > 0) this.logger.info('database reachable again');
       this.dbFailures = 0;
     } catch (err) {
@@ -541,7 +562,43 @@ export class Worker {
     for (const a of round.asked) {
       if ((got.get(a.q.name) ?? 0) < a.n && a.q.wakes === a.wakes) a.q.exhausted = true;
     }
+    this.stats.claimed += flowed.reduce((n, f) => n + f.claimed.length, 0);
+    for (const f of flowed) {
+      for (const t of f.claimed) {
+        if (this.state !== 'running' || f.ask.q.paused)
+          this.outcomes.push(settleRow(t, undefined, { kind: 'released' }, this.id)!);
+        else f.ask.q.buffer.push(t);
+      }
+    }
     this.dispatch();
+  }
+
+  /**
+   * The claims of limited queues and names, after the batched statement on
+   * the same connection. A failure claims nothing (one statement each) and
+   * is retried on the next round.
+   */
+  private async claimFlow(conn: pg.ClientBase, asks: FlowAsk[]): Promise<FlowResult[]> {
+    if (asks.length === 0) return [];
+    try {
+      return await this.flow.claim(conn, this.id, String(++this.claimToken), asks, () =>
+        this.kick(),
+      );
+    } catch (err) {
+      this.logger.error({ err }, 'claim of limited tasks failed; retrying on the next round');
+      return [];
+    }
+  }
+
+  /** Limits changed somewhere in the fleet: read which queues and names have them. */
+  private async refreshLimits(): Promise<void> {
+    if (this.state !== 'running' || !this.control.connected) return;
+    try {
+      await this.control.withClient((c) => this.flow.refresh(c));
+      this.wakeAll();
+    } catch (err) {
+      this.logger.warn({ err }, 'could not read the limits; using the ones known');
+    }
   }
 
   /** Starts buffered tasks in free slots; never while the control connection is down. */
@@ -684,6 +741,7 @@ export class Worker {
     this.state = 'stopping';
     const deadline = Date.now() + this.shutdownMs;
     for (const t of this.timers.splice(0)) clearInterval(t);
+    this.flow.stop();
     for (const q of this.queues.values()) {
       for (const t of q.followUps) clearTimeout(t);
       this.release(q);

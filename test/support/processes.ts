@@ -8,9 +8,12 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns test/support/worker-process.ts and waits for its "ready" line. */
-export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/worker-process.ts'], {
+/** Spawns a worker script (test/support/worker-process.ts) and waits for its "ready" line. */
+export async function spawnWorker(
+  env: Record<string, string>,
+  script = 'test/support/worker-process.ts',
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -59,7 +59,9 @@ const appendError = (error: string) => `
  * the first task not yet due. The best $4[i] rows of each queue are claimed,
  * lowest priority value first, then run_at, then id. Locked rows are
  * skipped; paused queues give nothing; an owner no longer registered (it
- * was declared dead) claims nothing. Both updates find their rows through
+ * was declared dead) claims nothing. Limited queues and task names (rows
+ * of tandem.flow_limits) are left to tandem.claim_flow (src/worker/flow.ts).
+ * Both updates find their rows through
  * `id = any(array)`: a join against the CTE would let the planner hash-join
  * a sequential scan of the whole table.
  *
@@ -93,7 +95,14 @@ asked as (
     from unnest($3::text[], $4::integer[], $13::boolean[]) as q(queue, n, discover)
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
+     and not exists (select 1 from tandem.flow_limits l where l.scope = 'queue' and l.name = q.queue)
      and exists (select 1 from tandem.workers w where w.id = $1)
+),
+free_names as (
+  select array(
+    select n from unnest($5::text[]) as n
+     where not exists (select 1 from tandem.flow_limits l where l.scope = 'task' and l.name = n)
+  ) as names
 ),
 candidates as (
   select a.queue, c.id, c.priority, c.run_at
@@ -101,7 +110,7 @@ candidates as (
    cross join lateral (
      select id, priority, run_at from tandem.tasks
       where queue = a.queue and state in ('queued', 'retrying') and run_at <= now()
-        and name = any($5::text[])
+        and name = any((select names from free_names)::text[])
       order by priority, run_at, id
       limit a.n
       for update skip locked
@@ -116,7 +125,7 @@ candidates as (
      select id, priority, run_at from tandem.tasks
       where queue = b.queue and state in ('queued', 'retrying') and priority = b.priority
         and (run_at, id) > ((b.after_run_at || '+00')::timestamptz, b.after_id) and run_at <= now()
-        and name = any($5::text[])
+        and name = any((select names from free_names)::text[])
       order by run_at, id
       limit a.n
       for update skip locked
