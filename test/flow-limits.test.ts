@@ -64,7 +64,10 @@ function maxOverlap(spans: { start: number; end: number }[]): number {
   edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
   let open = 0;
   let max = 0;
-  for (const [, d] of edges) max = Math.max(max, (open += d!));
+  for (const [, d] of edges) {
+    open += d!;
+    max = Math.max(max, open);
+  }
   return max;
 }
 
