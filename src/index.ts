@@ -8,6 +8,7 @@ export {
 export type { FailureGroup, FailureGroupOptions } from './client/failures.js';
 export type { ScheduleInfo, WorkerInfo } from './client/fleet.js';
 export type { SchemaStatus } from './client/health.js';
+export type { LimitInfo, LimitsUpdate, LimitTarget } from './client/limits.js';
 export type { ListOptions, TaskPage } from './client/list-tasks.js';
 export type {
   NewOperatorAction,
@@ -35,6 +36,7 @@ export {
   redisStreams,
 } from './destination.js';
 export { PermanentError, SnoozeError, TandemError, type TandemErrorCode } from './errors.js';
+export type { RateLimit, ResolvedRate } from './flow/options.js';
 export type { ServerOptions, TandemServer } from './http/options.js';
 export {
   defineInbox,

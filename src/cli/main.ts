@@ -10,6 +10,7 @@ import { register as deleteTask } from './commands/delete.js';
 import { register as demo } from './commands/demo.js';
 import { register as enqueue } from './commands/enqueue.js';
 import { register as inbox } from './commands/inbox.js';
+import { register as limits } from './commands/limits.js';
 import { register as migrate } from './commands/migrate.js';
 import { register as pause } from './commands/pause.js';
 import { register as queues } from './commands/queues.js';
@@ -68,6 +69,7 @@ Examples:
     pause,
     resume,
     queues,
+    limits,
     relay,
     inbox,
   ]) {

@@ -26,6 +26,14 @@ import { enqueueByName } from './enqueue-by-name.js';
 import { type FailureGroupOptions, failureGroups } from './failures.js';
 import { listSchedules, listWorkers, type ScheduleInfo, type WorkerInfo } from './fleet.js';
 import { type SchemaStatus, schemaStatus } from './health.js';
+import {
+  type LimitInfo,
+  type LimitsUpdate,
+  type LimitTarget,
+  listLimits,
+  resetLimits,
+  setLimits,
+} from './limits.js';
 import { type ListOptions, listTasks, type TaskPage } from './list-tasks.js';
 import {
   listOperatorActions,
@@ -430,6 +438,28 @@ export class TandemClient {
       retrying: Number(r.retrying),
       oldestRunnableAt: r.oldest_runnable_at ?? null,
     }));
+  }
+
+  /**
+   * Sets fleet-wide limits of a queue or task name at run time: a field left
+   * out keeps its value, `null` removes it. Stays until `resetLimits`.
+   *
+   * @example
+   * await tandem.setLimits({ queue: 'payments' }, { concurrency: 5, rateLimit: '100/1s' });
+   * await tandem.setLimits({ task: 'sync-tenant' }, { keyConcurrency: 1 });
+   */
+  setLimits(target: LimitTarget, limits: LimitsUpdate): Promise<LimitInfo> {
+    return setLimits(this.sql, target, limits);
+  }
+
+  /** Every queue and task name with limits, and what runs under them now. */
+  listLimits(): Promise<LimitInfo[]> {
+    return listLimits(this.sql);
+  }
+
+  /** Drops what an operator set: the task definitions' limits apply again. */
+  resetLimits(target: LimitTarget): Promise<boolean> {
+    return resetLimits(this.sql, target);
   }
 
   private assertOpen(): void {

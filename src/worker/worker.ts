@@ -590,11 +590,17 @@ export class Worker {
     }
   }
 
-  /** Limits changed somewhere in the fleet: read which queues and names have them. */
+  /**
+   * Limits changed somewhere in the fleet: write this worker's definitions'
+   * limits (a no-op unless an operator's setting was just dropped), then
+   * read which queues and names have limits.
+   */
   private async refreshLimits(): Promise<void> {
     if (this.state !== 'running' || !this.control.connected) return;
     try {
-      await this.control.withClient((c) => this.flow.refresh(c));
+      await this.control.withClient((c) =>
+        this.flow.sync(c, [...this.client.taskDefinitions.values()]),
+      );
       this.wakeAll();
     } catch (err) {
       this.logger.warn({ err }, 'could not read the limits; using the ones known');

@@ -26,10 +26,16 @@ select l.scope, l.name, l.concurrency, l.rate_limit, l.rate_per_ms, l.keyed, l.k
   from tandem.flow_limits l
  order by l.scope, l.name`;
 
-/** Removes what an operator set on a queue or name, so that definitions apply again. */
+/**
+ * Removes what an operator set on a queue or name, and tells the workers,
+ * which write their definitions' limits back.
+ */
 export const flowReset = `
-delete from tandem.flow_limits where scope = $1 and name = $2 and source = 'operator'
-returning 1`;
+with gone as (
+  delete from tandem.flow_limits where scope = $1 and name = $2 and source = 'operator'
+  returning 1
+)
+select pg_notify('tandem_limits', $1 || ':' || $2) from gone`;
 
 /** Key rows idle for an hour: nothing of theirs runs or waits. */
 export const flowKeysPrune = `
