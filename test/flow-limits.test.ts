@@ -89,6 +89,14 @@ describe('fleet-wide limits across three processes', () => {
       )
     ).rows.map((r) => ({ start: Number(r.start), end: Number(r.end) }));
     expect(maxOverlap(claims)).toBeLessThanOrEqual(3);
+    // The handlers' rows come before their outcomes: once all are written, no slot is held.
+    await waitFor(
+      async () =>
+        (await pool.query(`select count(*)::int as c from tandem.tasks where state = 'succeeded'`))
+          .rows[0].c === 30,
+      5_000,
+      'the outcomes',
+    );
     const lim = await pool.query(`select running from tandem.flow_limits where name = 'capped'`);
     expect(lim.rows[0].running).toBe(0);
   });
@@ -152,4 +160,41 @@ describe('fleet-wide limits across three processes', () => {
     expect(bigDone).toBeLessThan(60);
     await drained(410);
   });
+
+  it('a worker killed while it holds every slot: its tasks are rescued and the slots come back', async () => {
+    await insert(
+      'capped',
+      Array.from({ length: 6 }, (_, n) => ({ n, ms: 1_500 })),
+    );
+    // Wait until three run; kill whichever processes hold them.
+    await waitFor(
+      async () =>
+        (await pool.query(`select count(*)::int as c from tandem.tasks where state = 'running'`))
+          .rows[0].c === 3,
+      10_000,
+      'three running',
+    );
+    const owners = (
+      await pool.query(`select distinct owner from tandem.tasks where state = 'running'`)
+    ).rows.map((r) => r.owner);
+    const victims = procs.filter((p) => owners.includes(p.id));
+    expect(victims.length).toBeGreaterThan(0);
+    expect(victims.length).toBeLessThan(3);
+    for (const v of victims) v.child.kill('SIGKILL');
+    await Promise.all(victims.map((v) => v.exited));
+    procs = procs.filter((p) => !victims.includes(p));
+    await waitFor(
+      async () =>
+        (await pool.query(`select count(*)::int as c from tandem.tasks where state = 'succeeded'`))
+          .rows[0].c === 6,
+      30_000,
+      'all six done by the survivors',
+    );
+    const lim = await pool.query(`select running from tandem.flow_limits where name = 'capped'`);
+    expect(lim.rows[0].running).toBe(0);
+    const lost = await pool.query(
+      `select count(*)::int as c from tandem.tasks where name = 'capped' and lost > 0`,
+    );
+    expect(lost.rows[0].c).toBeGreaterThan(0);
+  }, 60_000);
 });

@@ -7,6 +7,7 @@ import { ApiError, errorHandler, notFound, validationHook } from './errors.js';
 import type { AppOptions } from './options.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
+import { limitRoutes } from './routes/limits.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { operatorActionRoutes } from './routes/operator-actions.js';
 import { queueRoutes } from './routes/queues.js';
@@ -94,6 +95,7 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
   taskRoutes(app, deps);
   taskActionRoutes(app, deps);
   queueRoutes(app, deps);
+  limitRoutes(app, deps);
   fleetRoutes(app, deps);
   statsRoutes(app, deps);
   operatorActionRoutes(app, deps);

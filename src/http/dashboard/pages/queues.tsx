@@ -4,7 +4,9 @@
  */
 import type { QueueSummary } from '../../../client/client.js';
 import type { WorkerInfo } from '../../../client/fleet.js';
+import type { LimitInfo, LimitsUpdate } from '../../../client/limits.js';
 import { TandemError } from '../../../errors.js';
+import { formatRate } from '../../../flow/options.js';
 import { audit } from '../../audit.js';
 import type { Api } from '../../routes/types.js';
 import { Alert } from '../components/alert.js';
@@ -83,12 +85,143 @@ function QueueRow(props: { view: View; q: QueueSummary; workers: WorkerInfo[]; n
   );
 }
 
+function LimitRow(props: { view: View; l: LimitInfo }) {
+  const { view, l } = props;
+  return (
+    <tr>
+      <th scope="row">
+        {l.scope} <code>{l.name}</code>
+      </th>
+      <td class="num">{l.concurrency === null ? '—' : `${l.running} of ${l.concurrency}`}</td>
+      <td class="num">
+        {l.rate === null ? '—' : `${l.recentStarts ?? 0} of ${formatRate(l.rate)}`}
+      </td>
+      <td class="num">
+        {l.keyed ? `${count(l.keys)} keys, ${count(l.keysAtLimit)} at limit` : '—'}
+      </td>
+      <td class="num">
+        {[
+          l.keyConcurrency === null ? null : `${l.keyConcurrency} running`,
+          l.keyRate === null ? null : formatRate(l.keyRate),
+        ]
+          .filter(Boolean)
+          .join(', ') || '—'}
+        {l.keyed && <span class="muted"> ({l.keyOrder})</span>}
+      </td>
+      <td>{l.source === 'operator' ? <Tag tone="warn">operator</Tag> : 'definition'}</td>
+      {!view.readOnly && (
+        <td>
+          {l.source === 'operator' && (
+            <form
+              hx-post={href(view.base, '/queues/limits/reset')}
+              hx-target="#flash"
+              hx-swap="innerHTML"
+            >
+              <input type="hidden" name="scope" value={l.scope} />
+              <input type="hidden" name="name" value={l.name} />
+              <button type="submit" aria-label={`Reset limits of ${l.scope} ${l.name}`}>
+                Reset
+              </button>
+            </form>
+          )}
+        </td>
+      )}
+    </tr>
+  );
+}
+
+function Limits(props: { view: View; limits: LimitInfo[] }) {
+  const { view, limits } = props;
+  return (
+    <section aria-labelledby="limits-h">
+      <h2 id="limits-h">Limits</h2>
+      {limits.length === 0 ? (
+        <p class="empty">
+          No limits. Give a task definition <code>concurrency</code>, <code>rateLimit</code> or{' '}
+          <code>concurrencyKey</code>, or set one here.
+        </p>
+      ) : (
+        <div class="table-wrap">
+          <table id="limits">
+            <caption class="visually-hidden">Limits</caption>
+            <thead>
+              <tr>
+                <th scope="col">Queue or task</th>
+                <th scope="col" class="num">
+                  Running
+                </th>
+                <th scope="col" class="num">
+                  Starts in window
+                </th>
+                <th scope="col" class="num">
+                  Keys
+                </th>
+                <th scope="col" class="num">
+                  Per key
+                </th>
+                <th scope="col">Set by</th>
+                {!view.readOnly && <th scope="col">Action</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {limits.map((l) => (
+                <LimitRow view={view} l={l} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <p class="muted">
+        Limits hold across every worker. What an operator sets stays until reset; then the task
+        definitions apply again.
+      </p>
+    </section>
+  );
+}
+
+function LimitForm(props: { view: View }) {
+  return (
+    <form
+      class="limit-form"
+      hx-post={href(props.view.base, '/queues/limits')}
+      hx-target="#flash"
+      hx-swap="innerHTML"
+    >
+      <label>
+        Scope{' '}
+        <select name="scope">
+          <option value="queue">queue</option>
+          <option value="task">task</option>
+        </select>
+      </label>{' '}
+      <label>
+        Name <input name="name" required placeholder="payments" />
+      </label>{' '}
+      <label>
+        Concurrency <input name="concurrency" inputmode="numeric" placeholder="none" size={6} />
+      </label>{' '}
+      <label>
+        Rate <input name="rate" placeholder="100/1s" size={8} />
+      </label>{' '}
+      <button type="submit">Set limits</button>
+    </form>
+  );
+}
+
+/** A form field: empty or "none" removes the limit. */
+function field(v: string | undefined): string | null | undefined {
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' || t === 'none' ? null : t;
+}
+
 export function queuesRoutes(app: Api, deps: DashboardDeps): void {
   app.get('/queues', async (c) => {
     readQuery(c, []);
-    const [queues, workers] = await Promise.all([
+    const [queues, workers, limits] = await Promise.all([
       deps.tandem.listQueues(),
       deps.tandem.listWorkers(),
+      deps.tandem.listLimits(),
     ]);
     const view = viewOf(c, deps);
     const now = Date.now();
@@ -135,6 +268,7 @@ export function queuesRoutes(app: Api, deps: DashboardDeps): void {
           <code>--queues</code>). Pausing stops every worker from starting tasks of the queue within
           a second; running tasks finish.
         </p>
+        <Limits view={view} limits={limits} />
       </Live>
     );
     if (isLiveRequest(c)) return htmlResponse(c, live);
@@ -143,6 +277,7 @@ export function queuesRoutes(app: Api, deps: DashboardDeps): void {
       <Layout view={view} title="Queues" nav="queues">
         <h1>Queues</h1>
         {live}
+        {!view.readOnly && <LimitForm view={view} />}
       </Layout>,
     );
   });
@@ -164,4 +299,60 @@ export function queuesRoutes(app: Api, deps: DashboardDeps): void {
       );
     });
   }
+
+  app.post('/queues/limits', async (c) => {
+    const form = await readForm(c);
+    const scope = one(form, 'scope');
+    const name = one(form, 'name');
+    if ((scope !== 'queue' && scope !== 'task') || !name)
+      throw new TandemError('INVALID_LIMIT', 'choose queue or task, and name it');
+    const update: LimitsUpdate = {};
+    const conc = field(one(form, 'concurrency'));
+    if (conc !== undefined) {
+      if (conc !== null && !/^\d+$/.test(conc))
+        throw new TandemError(
+          'INVALID_LIMIT',
+          `concurrency must be a whole number, got ${JSON.stringify(conc)}`,
+        );
+      update.concurrency = conc === null ? null : Number(conc);
+    }
+    const rate = field(one(form, 'rate'));
+    if (rate !== undefined) update.rateLimit = rate;
+    const target = scope === 'queue' ? { queue: name } : { task: name };
+    const l = await deps.tandem.setLimits(target, update);
+    await audit(deps.tandem, c, {
+      action: 'set-limits',
+      target: { [scope]: name, concurrency: l.concurrency, rate: formatRate(l.rate) },
+      affected: 1,
+    });
+    c.header('HX-Trigger', 'tandem:tick');
+    return htmlResponse(
+      c,
+      <Alert tone="ok">
+        Limits of {scope} {name}: concurrency {l.concurrency ?? 'none'}, rate{' '}
+        {formatRate(l.rate) ?? 'none'}.
+      </Alert>,
+    );
+  });
+
+  app.post('/queues/limits/reset', async (c) => {
+    const form = await readForm(c);
+    const scope = one(form, 'scope');
+    const name = one(form, 'name');
+    if ((scope !== 'queue' && scope !== 'task') || !name)
+      throw new TandemError('INVALID_LIMIT', 'choose queue or task, and name it');
+    const had = await deps.tandem.resetLimits(scope === 'queue' ? { queue: name } : { task: name });
+    await audit(deps.tandem, c, {
+      action: 'reset-limits',
+      target: { [scope]: name },
+      affected: had ? 1 : 0,
+    });
+    c.header('HX-Trigger', 'tandem:tick');
+    return htmlResponse(
+      c,
+      <Alert tone="ok">
+        {had ? `Limits of ${scope} ${name} reset to the definitions.` : `Nothing to reset.`}
+      </Alert>,
+    );
+  });
 }
