@@ -14,6 +14,7 @@ export const SCENARIOS = [
   'pressure',
   'chaos',
   'relay',
+  'limits',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /**
@@ -76,6 +77,10 @@ export interface BenchOptions {
   latencyPauseMs: number;
   scaleTasks: number;
   scaleRows: number[];
+  /** Tasks per drain of the limits scenario. */
+  limitsTasks: number;
+  /** Tasks of the rate-limit run (at 1,000 starts/s). */
+  rateTasks: number;
   /** Finished tasks in the table for the api scenario. */
   apiRows: number;
   /** Timed requests per route in the api scenario. */
@@ -227,6 +232,16 @@ export function parseOptions(argv: string[]): BenchOptions {
       '--drain-shapes <shapes>',
       'processes x concurrency per process (default 1x10,2x24)',
       shapes,
+    )
+    .option(
+      '--limits-tasks <n>',
+      'tasks per drain of the limits scenario (default 20000; quick 5000)',
+      positiveInt,
+    )
+    .option(
+      '--rate-tasks <n>',
+      'tasks of the rate-limit run, at 1000/s (default 13000; quick 4000)',
+      positiveInt,
     )
     .option('--bulk-tasks <n>', 'tasks per bulk call (default 100000; quick 20000)', positiveInt)
     .option(
@@ -382,6 +397,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     latencyPauseMs: 10,
     scaleTasks: o.scaleTasks ?? (quick ? 5_000 : 20_000),
     scaleRows,
+    limitsTasks: o.limitsTasks ?? (quick ? 5_000 : 20_000),
+    rateTasks: o.rateTasks ?? (quick ? 4_000 : 13_000),
     apiRows: o.apiRows ?? (quick ? 200_000 : 1_000_000),
     apiRequests: o.apiRequests ?? (quick ? 100 : 500),
     node: o.node,

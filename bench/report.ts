@@ -5,6 +5,7 @@ import type { BulkResult } from './scenarios/bulk.js';
 import type { ChaosResult } from './scenarios/chaos.js';
 import type { DrainResult } from './scenarios/drain.js';
 import type { LatencyResult } from './scenarios/latency.js';
+import type { LimitsResult } from './scenarios/limits.js';
 import type { PayloadResult } from './scenarios/payload.js';
 import type { PressureResult } from './scenarios/pressure.js';
 import type { RelayResult } from './scenarios/relay.js';
@@ -21,6 +22,7 @@ export interface Results {
   latency?: LatencyResult[];
   scale?: ScaleResult[];
   api?: ApiResult[];
+  limits?: LimitsResult[];
   payload?: PayloadResult[];
   pressure?: PressureResult[];
   chaos?: ChaosResult[];
@@ -218,6 +220,21 @@ function scaleRows(results: ScaleResult[]): Row[] {
   });
 }
 
+function limitsRows(results: LimitsResult[]): Row[] {
+  return results.map((r) => ({
+    scenario: `Tandem ${r.label}`,
+    unit: r.unit,
+    cells: {
+      tandem:
+        r.ratio === undefined
+          ? fmt(r.value)
+          : `${fmt(r.value)} (${fmtRatio(r.ratio)} of ${fmt(r.baseline)})`,
+    },
+    vsPeer: '',
+    vsFloor: '',
+  }));
+}
+
 function apiRows(results: ApiResult[]): Row[] {
   return results.map((r) => ({
     scenario: `Tandem ${r.route.startsWith('dashboard') ? '' : 'API '}${r.route}, ${fmt(r.rows)} finished tasks, ${fmt(r.requests)} requests`,
@@ -300,6 +317,7 @@ export function resultsTable(
     ...latencyRows(results.latency ?? []),
     ...scaleRows(results.scale ?? []),
     ...apiRows(results.api ?? []),
+    ...limitsRows(results.limits ?? []),
     ...relayRows(results.relay ?? []),
   ];
   const out: string[] = [];

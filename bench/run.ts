@@ -20,6 +20,7 @@ import { runBulk } from './scenarios/bulk.js';
 import { runChaos } from './scenarios/chaos.js';
 import { runDrain } from './scenarios/drain.js';
 import { runLatency } from './scenarios/latency.js';
+import { runLimits } from './scenarios/limits.js';
 import { runPayload } from './scenarios/payload.js';
 import { runPressure } from './scenarios/pressure.js';
 import { runRelay } from './scenarios/relay.js';
@@ -185,6 +186,7 @@ async function main(): Promise<number> {
     if (options.only.includes('pressure')) results.pressure = await runPressure(dbs, options);
     if (options.only.includes('chaos')) results.chaos = await runChaos(dbs, options);
     if (options.only.includes('relay')) results.relay = await runRelay(dbs, options);
+    if (options.only.includes('limits')) results.limits = await runLimits(dbs, options);
   } finally {
     await cleanup();
   }

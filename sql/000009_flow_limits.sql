@@ -125,9 +125,10 @@ end $$;
 create trigger tasks_flow_key_ins after insert on tandem.tasks
   for each row when (new.concurrency_key is not null)
   execute function tandem.flow_key_waiting();
-create trigger tasks_flow_key_upd after update of state, run_at on tandem.tasks
+create trigger tasks_flow_key_upd after update of state, run_at, concurrency_key on tandem.tasks
   for each row when (new.concurrency_key is not null and new.state in ('queued', 'retrying')
-                     and (old.state is distinct from new.state or old.run_at is distinct from new.run_at))
+                     and (old.state is distinct from new.state or old.run_at is distinct from new.run_at
+                          or old.concurrency_key is distinct from new.concurrency_key))
   execute function tandem.flow_key_waiting();
 
 -- Sets the limits of a queue or task name (a definition with every limit
@@ -171,6 +172,12 @@ begin
     key_concurrency = excluded.key_concurrency, key_rate_limit = excluded.key_rate_limit,
     key_rate_per_ms = excluded.key_rate_per_ms, key_order = excluded.key_order,
     source = excluded.source, updated_at = now();
+  -- Tasks of a name claimed by key need one: those waiting without (enqueued
+  -- before the definition had a key) share the key ''.
+  if p_keyed then
+    update tandem.tasks set concurrency_key = ''
+     where name = p_name and state in ('queued', 'retrying') and concurrency_key is null;
+  end if;
   -- What runs there now counts against the limit, and gives back its slot when it stops.
   update tandem.tasks set counted = true
    where state = 'running' and not counted
@@ -194,13 +201,16 @@ begin
   return true;
 end $$;
 
--- Claims up to p_n tasks of queue p_queue, of the task names p_names, for
+-- Claims up to p_n tasks (the worker's free slots) and up to p_ahead more
+-- (to hold ahead of them) of queue p_queue, of the task names p_names, for
 -- owner p_owner under claim token p_token, obeying every limit of the
--- queue and of each name. Returns the claimed tasks, then one row with a
+-- queue and of each name. Tasks held ahead take slots of a limit too, so
+-- they are only claimed out of a limit's headroom: at most half of what is
+-- left once the free slots are served. Returns the claimed tasks, then one row with a
 -- null id whose retry_ms says when a rate limit lets the next start
 -- through (null: no rate limit is what holds these tasks back).
 create function tandem.claim_flow(p_owner text, p_token bigint, p_queue text, p_n integer,
-                                  p_names text[])
+                                  p_ahead integer, p_names text[])
 returns table (id text, name text, queue text, payload jsonb, key text, attempt integer,
                max_attempts integer, timeout_ms integer, metadata jsonb, priority integer,
                run_key text, lag_ms double precision, retry_ms double precision)
@@ -210,7 +220,7 @@ declare
   ql tandem.flow_limits;
   tl tandem.flow_limits;
   v_now timestamptz;
-  room integer := p_n;
+  room integer := p_n + p_ahead;
   n_room integer;
   got integer;
   seen integer;
@@ -235,13 +245,15 @@ begin
     -- After the locks: every claim under these limits is ordered in time.
     v_now := clock_timestamp();
     if ql.name is not null then
-      if ql.concurrency is not null then room := least(room, ql.concurrency - ql.running); end if;
+      if ql.concurrency is not null then
+        room := least(room, tandem.flow_share(ql.concurrency - ql.running, p_n, p_ahead));
+      end if;
       if ql.rate_limit is not null then
         rate_room := ql.rate_limit - tandem.flow_recent(ql.starts_at, ql.starts_n, ql.rate_per_ms, v_now);
         if rate_room <= 0 then
           retry := tandem.flow_retry_ms(ql.starts_at, ql.starts_n, ql.rate_limit, ql.rate_per_ms, v_now);
         end if;
-        room := least(room, rate_room);
+        room := least(room, tandem.flow_share(rate_room, p_n, p_ahead));
       end if;
     end if;
     -- Names take turns from a random start, so that none always comes first.
@@ -256,14 +268,16 @@ begin
       continue when tl.name is null and ql.name is null;
       n_room := room;
       if tl.name is not null then
-        if tl.concurrency is not null then n_room := least(n_room, tl.concurrency - tl.running); end if;
+        if tl.concurrency is not null then
+          n_room := least(n_room, tandem.flow_share(tl.concurrency - tl.running, p_n, p_ahead));
+        end if;
         if tl.rate_limit is not null then
           rate_room := tl.rate_limit - tandem.flow_recent(tl.starts_at, tl.starts_n, tl.rate_per_ms, v_now);
           if rate_room <= 0 then
             retry := least(retry, tandem.flow_retry_ms(tl.starts_at, tl.starts_n, tl.rate_limit,
                                                         tl.rate_per_ms, v_now));
           end if;
-          n_room := least(n_room, rate_room);
+          n_room := least(n_room, tandem.flow_share(rate_room, p_n, p_ahead));
         end if;
       end if;
       continue when n_room <= 0;
@@ -316,21 +330,6 @@ begin
           end loop;
           exit when seen = 0 or got >= n_room or probes > 4 * n_room + 64;
         end loop;
-        -- Tasks of this name enqueued without a key, in queue order.
-        if got < n_room then
-          ids := array(
-            select t.id from tandem.tasks t
-             where t.queue = p_queue and t.state in ('queued', 'retrying') and t.run_at <= now()
-               and t.name = nm and t.concurrency_key is null
-             order by t.priority, t.run_at, t.id
-             limit n_room - got
-               for update skip locked);
-          if cardinality(ids) > 0 then
-            perform tandem.flow_take(ids, p_owner, p_token, v_now);
-            taken := taken || ids;
-            got := got + cardinality(ids);
-          end if;
-        end if;
       else
         ids := array(
           select t.id from tandem.tasks t
@@ -378,6 +377,13 @@ begin
   return query select null::text, null::text, null::text, null::jsonb, null::text, null::int,
     null::int, null::int, null::jsonb, null::int, null::text, null::float8, retry;
 end $$;
+
+-- Of a limit's room r, what a claim for n free slots and `ahead` more may
+-- take: the free slots first, then at most half of the headroom left.
+create function tandem.flow_share(r integer, n integer, ahead integer)
+returns integer language sql immutable as $$
+  select case when r <= n then r else n + least(ahead, (r - n) / 2) end
+$$;
 
 -- Marks tasks ids as claimed by p_owner: running, counted, started at p_at.
 create function tandem.flow_take(ids bigint[], p_owner text, p_token bigint, p_at timestamptz)

@@ -6,7 +6,6 @@ import {
   type KeyLimits,
   type RateLimit,
   resolveConcurrency,
-  resolveFlowLimits,
   resolveRate,
 } from './flow/options.js';
 import {
@@ -219,7 +218,10 @@ export function defineTask<S extends PayloadSchema, R = unknown, T extends boole
       throw bad((err as Error).message);
     }
   };
-  const limits = flow(() => resolveFlowLimits(options, 'limits'));
+  const limits: FlowLimits = {
+    concurrency: flow(() => resolveConcurrency(options.concurrency, 'concurrency')),
+    rate: flow(() => resolveRate(options.rateLimit, 'rateLimit')),
+  };
   const concurrencyKey = options.concurrencyKey ?? null;
   if (
     concurrencyKey !== null &&

@@ -93,17 +93,6 @@ export function resolveRate(v: unknown, what: string): ResolvedRate | null {
   return { limit: limit as number, perMs };
 }
 
-/** Limits given as options, checked. */
-export function resolveFlowLimits(
-  o: { concurrency?: unknown; rateLimit?: unknown },
-  what: string,
-): FlowLimits {
-  return {
-    concurrency: resolveConcurrency(o.concurrency, `${what}: concurrency`),
-    rate: resolveRate(o.rateLimit, `${what}: rateLimit`),
-  };
-}
-
 /** Human form of a rate, `'100/1000ms'`. */
 export function formatRate(r: ResolvedRate | null): string | null {
   return r ? `${r.limit}/${r.perMs}ms` : null;

@@ -7,7 +7,10 @@ import type { QueueState } from './queues.js';
 /** One queue's flow-controlled claim in a round. */
 export interface FlowAsk {
   q: QueueState;
+  /** Free slots. */
   n: number;
+  /** How many more to hold ahead of them. */
+  ahead: number;
   wakes: number;
 }
 
@@ -73,14 +76,19 @@ export class FlowClaims {
     this.names = new Set(rows.filter((r) => r.scope === 'task').map((r) => r.name));
   }
 
-  /** The flow-controlled claims a round should make: free slots of queues that have limits. */
-  asks(queues: Iterable<QueueState>): FlowAsk[] {
+  /**
+   * The flow-controlled claims a round should make: for each queue, its
+   * free slots and `ahead(q)` more, less what it holds already.
+   */
+  asks(queues: Iterable<QueueState>, ahead: (q: QueueState) => number): FlowAsk[] {
     if (!this.active) return [];
     const out: FlowAsk[] = [];
     for (const q of queues) {
       if (q.paused || q.flowWaiting) continue;
-      const n = q.concurrency - q.running - q.buffer.length;
-      if (n > 0) out.push({ q, n, wakes: q.wakes });
+      const held = q.running + q.buffer.length;
+      const n = Math.max(0, q.concurrency - held);
+      const more = Math.max(0, q.concurrency + ahead(q) - held - n);
+      if (n + more > 0) out.push({ q, n, ahead: more, wakes: q.wakes });
     }
     return out;
   }
@@ -98,12 +106,12 @@ export class FlowClaims {
       const { rows } = await conn.query({
         name: 'tandem_claim_flow',
         text: flowClaim,
-        values: [owner, token, ask.q.name, ask.n, this.taskNames],
+        values: [owner, token, ask.q.name, ask.n, ask.ahead, this.taskNames],
       });
       const meta = rows.pop() as { retry_ms: number | null };
       for (const t of rows) t.token = token;
       out.push({ ask, claimed: rows as ClaimedTask[], retryMs: meta.retry_ms });
-      if (rows.length < ask.n && ask.q.wakes === ask.wakes) {
+      if (rows.length < ask.n + ask.ahead && ask.q.wakes === ask.wakes) {
         ask.q.flowWaiting = true;
         if (meta.retry_ms !== null) this.retryAt(ask.q, meta.retry_ms, onReady);
       }

@@ -479,7 +479,12 @@ export class Worker {
         }
       }
     }
-    const flow = this.state === 'running' ? this.flow.asks(this.queues.values()) : [];
+    const flow =
+      this.state === 'running'
+        ? this.flow.asks(this.queues.values(), (q) =>
+            prefetchOf(q, this.windowMs, this.maxPrefetch),
+          )
+        : [];
     if (settle.length === 0 && names.length === 0 && flow.length === 0) return null;
     this.outcomes = [];
     return {

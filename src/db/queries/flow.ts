@@ -1,7 +1,10 @@
 /** Statements of flow control (sql/000009_flow_limits.sql). */
 
-/** Claims up to $4 tasks of queue $3 of names $5 for owner $1, token $2, obeying every limit. */
-export const flowClaim = 'select * from tandem.claim_flow($1, $2, $3, $4, $5)';
+/**
+ * Claims up to $4 tasks (free slots) and $5 more (to hold ahead) of queue $3
+ * of names $6 for owner $1, token $2, obeying every limit.
+ */
+export const flowClaim = 'select * from tandem.claim_flow($1, $2, $3, $4, $5, $6)';
 
 /** Which queues and task names have limits (or claim round-robin by key). */
 export const flowLimited = 'select scope, name from tandem.flow_limits';
