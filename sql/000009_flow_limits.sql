@@ -102,8 +102,10 @@ begin
   return new;
 end $$;
 
+-- The worker's batched settle gives slots back itself, set-based, and
+-- clears `counted` as it does (src/db/queries/tasks.ts).
 create trigger tasks_flow_release_upd before update of state on tandem.tasks
-  for each row when (old.counted and new.state is distinct from 'running')
+  for each row when (old.counted and new.counted and new.state is distinct from 'running')
   execute function tandem.flow_release();
 create trigger tasks_flow_release_del before delete on tandem.tasks
   for each row when (old.counted)

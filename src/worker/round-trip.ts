@@ -17,6 +17,8 @@ export interface Round {
   boundPriorities: number[];
   boundRunAts: string[];
   boundIds: string[];
+  /** Some of the worker's tasks may hold slots of limits (flow.ts). */
+  flowActive: boolean;
 }
 
 /** What a round trip brought back. */
@@ -115,6 +117,7 @@ async function settleAndClaim(
     round.boundPriorities,
     round.boundRunAts,
     round.boundIds,
+    round.flowActive,
   ];
   // Prepared once per session; unnamed through a transaction pooler.
   const { rows } = await conn.query(

@@ -490,6 +490,7 @@ export class Worker {
     return {
       settle,
       flow,
+      flowActive: this.flow.active,
       names,
       counts,
       asked,

@@ -65,12 +65,24 @@ const appendError = (error: string) => `
  * `id = any(array)`: a join against the CTE would let the planner hash-join
  * a sequential scan of the whole table.
  *
+ * Settled tasks that held slots of limits ($18: the worker has limited
+ * tasks) give them back here, in one update per limit and key, and clear
+ * `counted`; any other counted task (one a new limit counted after this
+ * statement's snapshot) is left to the trigger that covers every other way
+ * a task stops.
+ *
  * The last row returned has a null id and carries the statement's snapshot
  * (xmin, xmax, transactions in progress), which decides when a claim bound
  * may move.
  */
 export const taskSettleAndClaim = `
-with settled as (
+with was_counted as (
+  -- Of the tasks to settle, those that held slots of limits, as this
+  -- statement's snapshot shows them. Skipped unless the worker has limited
+  -- tasks ($18).
+  select t.id from tandem.tasks t where $18::boolean and t.id = any($2::bigint[]) and t.counted
+),
+settled as (
   update tandem.tasks t set
     state = s.state,
     result = nullif(s.result::jsonb, 'null'),
@@ -81,7 +93,8 @@ with settled as (
     finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
     errors = case when s.error::jsonb = 'null' then t.errors else${appendError('s.error::jsonb')} end,
     owner = null,
-    claim_token = null
+    claim_token = null,
+    counted = t.counted and not t.id = any(array(select id from was_counted))
   from rows from (
     unnest($2::bigint[]), unnest($6::bigint[]), unnest($7::text[]), json_array_elements($8::json),
     unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
@@ -89,6 +102,40 @@ with settled as (
   where t.id = any($2::bigint[]) and t.id = s.id
     and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
   returning t.id
+),
+released as (
+  select t.queue, t.name, t.concurrency_key from tandem.tasks t
+   where t.id = any(array(select id from was_counted)) and t.id in (select id from settled)
+),
+released_limits as (
+  select l.scope, l.name, r.n
+    from (select 'queue'::text as scope, queue::text as name, count(*)::int as n
+            from released group by queue
+          union all
+          select 'task', name::text, count(*)::int from released group by name) r
+    join tandem.flow_limits l on l.scope = r.scope and l.name = r.name
+   order by l.scope, l.name
+     for update of l
+),
+unslotted as (
+  update tandem.flow_limits l set running = greatest(l.running - x.n, 0)
+    from released_limits x
+   where l.scope = x.scope and l.name = x.name
+  returning l.scope, l.name, l.key_concurrency
+),
+unslotted_keys as (
+  update tandem.flow_keys k
+     set running = greatest(k.running - r.n, 0),
+         at_limit = greatest(k.running - r.n, 0) >= coalesce(u.key_concurrency, 2147483647)
+    from (select name::text as name, concurrency_key, count(*)::int as n
+            from released where concurrency_key is not null group by 1, 2) r
+    left join unslotted u on u.scope = 'task' and u.name = r.name
+   where k.name = r.name and k.key = r.concurrency_key
+  returning 1
+),
+woken as (
+  -- Workers waiting for a slot of these queues' limits.
+  select pg_notify('tandem_wake', d.queue) from (select distinct queue::text as queue from released) d
 ),
 asked as (
   select q.queue, q.n, q.discover
@@ -160,7 +207,8 @@ union all
 select null, null, null, null, null, null, null, null, null, null, null, null,
        pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text,
        array(select x::text from pg_snapshot_xip(s) as x)
-  from pg_current_snapshot() as s`;
+  from pg_current_snapshot() as s
+ where (select count(*) from woken) + (select count(*) from unslotted_keys) >= 0`;
 
 /**
  * The settle half of taskSettleAndClaim alone, for one row at a time: when
