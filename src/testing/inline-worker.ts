@@ -103,6 +103,8 @@ export class InlineWorker {
       [],
       [],
       [],
+      // Tasks claimed by a limit give their slots back.
+      true,
     ]);
     const tasks = rows.filter((r) => r.id !== null);
     for (const r of tasks) r.token = token;
