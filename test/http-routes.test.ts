@@ -403,6 +403,7 @@ describe('queues, workers, schedules, stats, failures, operator log, health, Ope
         'GET /api/queues',
         'POST /api/queues/{name}/pause',
         'POST /api/queues/{name}/resume',
+        'GET /api/task-types',
         'GET /api/workers',
         'GET /api/schedules',
         'GET /api/stats',

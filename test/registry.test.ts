@@ -363,3 +363,77 @@ describe('TypeScript door: concurrency keys', () => {
     await t.close();
   });
 });
+
+describe('HTTP API and dashboard', () => {
+  it('lists task types, enqueues a name known only through the registry, and warns in /healthz', async () => {
+    const { createApp } = await import('../src/http/index.js');
+    const { call } = await import('./support/http.js');
+    // This process has no definitions: everything comes from the registry.
+    const bare = createTandem({ pool, logger: quietLogger });
+    const app = createApp(bare);
+    const list = await call(app, 'GET', '/api/task-types');
+    expect(list.status).toBe(200);
+    const pay = list.body.task_types.find((t: { name: string }) => t.name === 'payments');
+    expect(pay).toMatchObject({
+      queue: 'payments',
+      max_attempts: 1,
+      timeout_ms: 5000,
+      concurrency_key: { kind: 'none', template: null },
+      payload_schema: { type: 'object' },
+    });
+    const keyed = list.body.task_types.find((t: { name: string }) => t.name === 'per-customer');
+    expect(keyed).toMatchObject({
+      concurrency_key: { kind: 'template', template: 'customer:{customerId}/{address.country}' },
+      key_limits: { concurrency: 1, order: 'strict' },
+    });
+    expect(list.body.unregistered).toContainEqual(
+      expect.objectContaining({ name: 'paymnets', queue: 'default', waiting: 1 }),
+    );
+
+    const made = await call(app, 'POST', '/api/tasks', {
+      json: { name: 'payments', payload: { orderId: 77 }, key: 'http:77' },
+    });
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ inserted: true, status: 'queued', validated: false });
+    expect(await row(made.body.id)).toMatchObject({
+      queue: 'payments',
+      max_attempts: 1,
+      timeout_ms: 5000,
+    });
+    const again = await call(app, 'POST', '/api/tasks', {
+      json: { name: 'payments', payload: { orderId: 77 }, key: 'http:77' },
+    });
+    expect(again.body).toMatchObject({ id: made.body.id, inserted: false, status: 'queued' });
+
+    const keyedTask = await call(app, 'POST', '/api/tasks', {
+      json: { name: 'per-customer', payload: { customerId: 5, address: { country: 'IT' } } },
+    });
+    expect((await row(keyedTask.body.id)).concurrency_key).toBe('customer:5/IT');
+    const missing = await call(app, 'POST', '/api/tasks', {
+      json: { name: 'per-customer', payload: { customerId: 5 } },
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.code).toBe('INVALID_CONCURRENCY_KEY');
+    expect(missing.body.error.message).toMatch(/no field 'address\.country'/);
+
+    const health = await call(app, 'GET', '/healthz');
+    expect(health.status).toBe(200);
+    expect(health.body.warnings).toEqual([
+      expect.stringMatching(/^1 waiting task of 1 unregistered task name: /),
+    ]);
+    expect(JSON.stringify(health.body)).not.toContain('paymnets');
+
+    const openapi = await call(app, 'GET', '/api/openapi.json');
+    expect(Object.keys(openapi.body.paths)).toContain('/api/task-types');
+
+    const page = await app.request('/task-types');
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(html).toContain('<h1>Task types</h1>');
+    expect(html).toMatch(/payments<\/a>/);
+    expect(html).toContain('customer:{customerId}/{address.country}');
+    expect(html).toContain('Waiting tasks of unregistered names');
+    expect(html).toContain('paymnets');
+    await bare.close();
+  });
+});
