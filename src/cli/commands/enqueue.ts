@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option('--key <key>', 'business key: one task per (name, key) while the task row exists')
     .option(
       '--queue <queue>',
-      "queue (default 'default', or the task's queue with --tasks)",
+      "queue (default: the task's queue from --tasks or the task registry, else 'default')",
       parseQueueName,
     )
     .option(
@@ -42,13 +42,17 @@ export function register(program: Command): void {
     )
     .option(
       '--priority <n>',
-      "lower runs first (default 0, or the task's priority with --tasks)",
+      "lower runs first (default: the task's priority from --tasks or the registry, else 0)",
       parseInteger,
     )
-    .option('--max-attempts <n>', 'first run plus retries', parsePositiveInteger)
+    .option(
+      '--max-attempts <n>',
+      "first run plus retries (default: the task's, from --tasks or the registry, else 4)",
+      parsePositiveInteger,
+    )
     .option(
       '--tasks <module>',
-      "validate the payload with the task's zod schema from this module (default: no validation, via SQL tandem.enqueue)",
+      "validate the payload with the task's schema from this module (default: SQL tandem.enqueue, which applies the registered definition's queue, attempts, timeout and concurrency key)",
     )
     .addOption(databaseUrlOption())
     .addHelpText(
