@@ -436,4 +436,30 @@ describe('HTTP API and dashboard', () => {
     expect(html).toContain('paymnets');
     await bare.close();
   });
+
+  it('answers 400 UNKNOWN_TASK for an unregistered name in strict mode', async () => {
+    const { createApp } = await import('../src/http/index.js');
+    const { call } = await import('./support/http.js');
+    const dbName = new URL(url).pathname.slice(1);
+    await pool.query(`alter database ${dbName} set tandem.unregistered_tasks = 'reject'`);
+    const strict = createTandem({ connectionString: url, logger: quietLogger });
+    try {
+      const app = createApp(strict);
+      const refused = await call(app, 'POST', '/api/tasks', {
+        json: { name: 'nobody-defines-this', payload: {} },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatchObject({
+        code: 'UNKNOWN_TASK',
+        message: expect.stringMatching(/no task named 'nobody-defines-this' is registered/),
+      });
+      const accepted = await call(app, 'POST', '/api/tasks', {
+        json: { name: 'payments', payload: { orderId: 5 } },
+      });
+      expect(accepted.status).toBe(201);
+    } finally {
+      await strict.close();
+      await pool.query(`alter database ${dbName} reset tandem.unregistered_tasks`);
+    }
+  });
 });

@@ -396,6 +396,8 @@ export class Worker {
       { tasks: n },
       `this worker was declared dead (${why}); dropped its tasks and registered again`,
     );
+    // Under its new id, so the registry lists it among the live workers of its versions.
+    void this.registerDefinitions();
   }
 
   private wakeAll(): void {
