@@ -77,6 +77,16 @@ describe('tandem CLI and the task registry', () => {
     );
     expect(rows[0]).toEqual({ queue: 'payments', max_attempts: 3, timeout_ms: 10_000 });
 
+    const keyed = await tandem(
+      ['enqueue', 'charge-order', '{"orderId":3,"cents":100}', '--concurrency-key', 'customer:ada'],
+      env,
+    );
+    expect(keyed.code).toBe(0);
+    const { rows: k } = await pool.query('select concurrency_key from tandem.tasks where id = $1', [
+      JSON.parse(keyed.stdout).id,
+    ]);
+    expect(k[0].concurrency_key).toBe('customer:ada');
+
     const list = await tandem(['task-types'], env);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/charge-order\s+payments\s+3\s+10s/);
