@@ -102,5 +102,5 @@ describe('tandem CLI and the task registry', () => {
       'send-receipt',
     ]);
     expect(parsed.unregistered).toEqual([expect.objectContaining({ name: 'charge-ordr' })]);
-  });
+  }, 120_000); // nine CLI processes in a row, a second or more each
 });
