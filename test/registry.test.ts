@@ -195,6 +195,40 @@ describe('names nobody registered', () => {
     expect(done).toMatchObject({ state: 'succeeded', queue: 'birds', result: 42 });
   });
 
+  it('the leader adopts a marked task of a registered name (an enqueue that raced its registration)', async () => {
+    const raced = defineTask({
+      name: 'raced',
+      queue: 'raced-q',
+      maxAttempts: 2,
+      payload: z.object({}),
+      handler: async () => {},
+    });
+    await tandem.register(raced);
+    // What an enqueue leaves when its transaction read the registry just before
+    // the registration committed: the SQL defaults, still marked.
+    const { rows } = await pool.query(
+      `insert into tandem.tasks (name, payload, pending_defaults)
+       values ('raced', '{}', '{queue,priority,max_attempts,timeout_ms,concurrency_key}') returning id::text`,
+    );
+    const other = defineTask({ name: 'unrelated', payload: z.object({}), handler: async () => {} });
+    const t = createTandem({ pool, tasks: [other], logger: quietLogger });
+    const worker = t.worker({ pollInterval: '50ms' });
+    await worker.start();
+    try {
+      const deadline = Date.now() + 8_000;
+      while ((await row(rows[0].id)).pending_defaults !== null && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await row(rows[0].id)).toMatchObject({
+        queue: 'raced-q',
+        max_attempts: 2,
+        pending_defaults: null,
+      });
+    } finally {
+      await worker.stop();
+      await t.close();
+    }
+  });
+
   it('raises in strict mode (tandem.unregistered_tasks = reject) and changes nothing', async () => {
     const client = await pool.connect();
     try {
