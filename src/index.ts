@@ -19,6 +19,13 @@ export type { PublishOptions, PublishResult } from './client/publish.js';
 export type { DestinationStatus, RelayStatus } from './client/relay-status.js';
 export type { QueueDepth, Stats, StatsOptions, StatsPoint, StatsSeries } from './client/stats.js';
 export type { TaskFilter } from './client/task-filter.js';
+export type {
+  KeyKind,
+  RegisteredTaskType,
+  TaskType,
+  TaskTypeVersion,
+  UnregisteredTasks,
+} from './client/task-types.js';
 export type { WaitOptions } from './client/wait-for.js';
 export {
   type AnyDestination,

@@ -72,7 +72,7 @@ export class Tandem extends TandemClient {
    * process.on('SIGTERM', () => inbox.stop());
    */
   inbox<T extends AnyTask, B extends Broker>(options: InboxOptions<T, B>): Inbox {
-    this.register(options.task);
+    this.addTask(options.task);
     return new Inbox(this, options as unknown as InboxOptions<AnyTask, Broker>);
   }
 

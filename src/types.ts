@@ -66,6 +66,11 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** Free-form metadata kept on the task (trace context, request id…). Must serialise to JSON. */
   metadata?: Record<string, unknown>;
+  /**
+   * The concurrency key, instead of the one the definition's
+   * `concurrencyKey` template or function makes: 1-500 characters.
+   */
+  concurrencyKey?: string;
 }
 
 /** Minimal logger shape; pino's logger satisfies it. */

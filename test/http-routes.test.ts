@@ -406,6 +406,7 @@ describe('queues, workers, schedules, stats, failures, operator log, health, Ope
         'GET /api/limits',
         'PUT /api/limits/{scope}/{name}',
         'DELETE /api/limits/{scope}/{name}',
+        'GET /api/task-types',
         'GET /api/workers',
         'GET /api/schedules',
         'GET /api/stats',

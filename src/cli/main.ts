@@ -19,6 +19,7 @@ import { register as resume } from './commands/resume.js';
 import { register as retry } from './commands/retry.js';
 import { register as serve } from './commands/serve.js';
 import { register as status } from './commands/status.js';
+import { register as taskTypes } from './commands/task-types.js';
 import { register as tasks } from './commands/tasks.js';
 import { register as wait } from './commands/wait.js';
 import { register as worker } from './commands/worker.js';
@@ -70,6 +71,7 @@ Examples:
     resume,
     queues,
     limits,
+    taskTypes,
     relay,
     inbox,
   ]) {

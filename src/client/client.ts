@@ -47,6 +47,15 @@ import { type RelayStatus, relayStatus } from './relay-status.js';
 import { type Stats, type StatsOptions, stats } from './stats.js';
 import type { TaskFilter } from './task-filter.js';
 import { toTaskId } from './task-id.js';
+import {
+  clientRegistrant,
+  listTaskTypes,
+  listUnregisteredTasks,
+  type RegisteredTaskType,
+  registerTaskTypes,
+  type TaskType,
+  type UnregisteredTasks,
+} from './task-types.js';
 import { TaskWaiters, type WaitOptions } from './wait-for.js';
 import { WakeDebouncer } from './wake.js';
 
@@ -148,11 +157,11 @@ export class TandemClient {
     this.maxPayloadBytes = options.maxPayloadBytes ?? 256 * 1024;
     this.wake = new WakeDebouncer(options.wakeDebounceMs ?? 2);
     this.relayWake = new WakeDebouncer(options.wakeDebounceMs ?? 2);
-    for (const t of options.tasks ?? []) this.register(t);
+    for (const t of options.tasks ?? []) this.addTask(t);
   }
 
-  /** Adds a task definition. Names must be unique. */
-  register(task: AnyTask): void {
+  /** Adds a task definition to this instance (not to the registry: see `register`). Names must be unique. */
+  addTask(task: AnyTask): void {
     const prev = this.tasks.get(task.name);
     if (prev && prev !== task) {
       throw new TandemError(
@@ -163,15 +172,55 @@ export class TandemClient {
     this.tasks.set(task.name, task);
   }
 
-  /** The registered task definitions. */
+  /** The task definitions of this instance. */
   get taskDefinitions(): ReadonlyMap<string, AnyTask> {
     return this.tasks;
+  }
+
+  /**
+   * Records task definitions in the registry (`tandem.task_types`), so that
+   * SQL `tandem.enqueue`, `tandem enqueue` and the HTTP API apply their
+   * queue, priority, attempts, timeout and concurrency key; waiting tasks
+   * enqueued before their name was registered take these defaults. Workers
+   * do this on start; call it from a producer deployed without workers.
+   * Adds them to this instance too. Default: this instance's definitions.
+   *
+   * @example
+   * await tandem.register([chargeOrder, sendReceipt]);
+   */
+  async register(tasks?: AnyTask | readonly AnyTask[]): Promise<RegisteredTaskType[]> {
+    this.assertOpen();
+    const list = tasks === undefined ? [...this.tasks.values()] : [tasks].flat();
+    for (const t of list) this.addTask(t);
+    return registerTaskTypes(this.sql, list, clientRegistrant());
+  }
+
+  /**
+   * The registered task types with their versions: a name whose versions
+   * show live workers on more than one hash runs two definitions at once.
+   *
+   * @example
+   * for (const t of await tandem.listTaskTypes()) console.log(t.name, t.queue, t.versions.length);
+   */
+  listTaskTypes(): Promise<TaskType[]> {
+    return listTaskTypes(this.sql);
+  }
+
+  /**
+   * Waiting tasks of names nobody has registered (a misspelt name, or a
+   * producer deployed before its workers), per name and queue.
+   *
+   * @example
+   * for (const u of await tandem.listUnregisteredTasks()) console.warn(u.name, u.waiting);
+   */
+  listUnregisteredTasks(): Promise<UnregisteredTasks[]> {
+    return listUnregisteredTasks(this.sql);
   }
 
   private resolve(task: AnyTask | string): AnyTask {
     if (typeof task === 'object' && task !== null && typeof task.name === 'string') {
       const known = this.tasks.get(task.name);
-      if (!known) this.register(task);
+      if (!known) this.addTask(task);
       return task;
     }
     const found = typeof task === 'string' ? this.tasks.get(task) : undefined;
@@ -234,6 +283,7 @@ export class TandemClient {
       p.timeoutMs,
       p.metadataJson,
       wake,
+      p.concurrencyKey,
     ]);
     if (row?.id) return { id: row.id, inserted: true, state: 'queued' };
     const [result] = await this.matchInserted(q, [p], [], []);
@@ -280,13 +330,20 @@ export class TandemClient {
     }
     const q = toQueryable(executor);
     if (prepared.length === 0) return [];
-    const { payloads, shared, arrays, metadata } = toInsertParams(prepared);
+    const { payloads, shared, arrays, metadata, concurrencyKeys } = toInsertParams(prepared);
     const [row] = await q.query<{
       first_id: string | null;
       inserted: number;
       ids: string | null;
       keyed: [string, string][] | null;
-    }>(taskInsertMany, [payloads, this.wake.pick(queues), shared, ...arrays, metadata]);
+    }>(taskInsertMany, [
+      payloads,
+      this.wake.pick(queues),
+      shared,
+      ...arrays,
+      metadata,
+      concurrencyKeys,
+    ]);
     return this.matchInserted(q, prepared, insertedIds(row), row?.keyed ?? []);
   }
 

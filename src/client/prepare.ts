@@ -15,6 +15,7 @@ import {
 import { formatIssues, type SchemaIssue, validate } from '../schema.js';
 import type { AnyTask } from '../task.js';
 import type { EnqueueOptions } from '../types.js';
+import { resolveConcurrencyKey } from './concurrency-key.js';
 import { toJson, toJsonText } from './json.js';
 
 /** A task validated and serialised, ready for `taskInsertMany`. */
@@ -29,6 +30,8 @@ export interface PreparedTask {
   delayMs: number | null;
   timeoutMs: number | null;
   metadataJson: string | null;
+  /** From options.concurrencyKey, or the definition's template or function. */
+  concurrencyKey: string | null;
 }
 
 const OPTION_KEYS = new Set([
@@ -39,6 +42,7 @@ const OPTION_KEYS = new Set([
   'queue',
   'maxAttempts',
   'metadata',
+  'concurrencyKey',
 ]);
 
 function invalid(task: string, msg: string): TandemError {
@@ -51,9 +55,9 @@ function invalid(task: string, msg: string): TandemError {
  * else the value itself). A value that passes its schema only before JSON
  * (a Date for `z.date()`) is refused here rather than failing every attempt.
  */
-function checkPayload(task: AnyTask, value: unknown, stored: unknown): void {
+function checkPayload(task: AnyTask, value: unknown, stored: unknown): unknown {
   const parsed = validate(task.schema, stored);
-  if (parsed.ok) return;
+  if (parsed.ok) return parsed.value;
   const issues: SchemaIssue[] = parsed.issues;
   const list = formatIssues(issues);
   const asValue = stored !== value && validate(task.schema, value).ok;
@@ -100,7 +104,8 @@ export function prepareTask(
       `payload for task ${JSON.stringify(task.name)} is ${size} bytes, over the ${maxPayloadBytes}-byte limit; store large data in your own table and pass its id, or raise maxPayloadBytes`,
     );
   }
-  checkPayload(task, payload, json.converted ? JSON.parse(payloadJson) : payload);
+  const stored = json.converted ? JSON.parse(payloadJson) : payload;
+  const parsed = checkPayload(task, payload, stored);
   if (o.key !== undefined) {
     const bad = typeof o.key === 'string' ? badText(o.key) : null;
     if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > MAX_KEY_LENGTH || bad) {
@@ -165,6 +170,7 @@ export function prepareTask(
       `enqueue(${JSON.stringify(task.name)}): metadata`,
     );
   }
+  const concurrencyKey = resolveConcurrencyKey(task, o.concurrencyKey, stored, parsed);
   return {
     name: task.name,
     queue: o.queue ?? task.queue,
@@ -176,6 +182,7 @@ export function prepareTask(
     delayMs,
     timeoutMs: task.timeoutMs,
     metadataJson,
+    concurrencyKey,
   };
 }
 
@@ -187,7 +194,8 @@ type Column =
   | 'max_attempts'
   | 'run_at'
   | 'delay_ms'
-  | 'timeout_ms';
+  | 'timeout_ms'
+  | 'concurrency_key';
 
 const COLUMNS: readonly [Column, (t: PreparedTask) => string | number | null][] = [
   ['name', (t) => t.name],
@@ -198,6 +206,7 @@ const COLUMNS: readonly [Column, (t: PreparedTask) => string | number | null][] 
   ['run_at', (t) => t.runAt],
   ['delay_ms', (t) => t.delayMs],
   ['timeout_ms', (t) => t.timeoutMs],
+  ['concurrency_key', (t) => t.concurrencyKey],
 ];
 
 /** One element of a PostgreSQL array literal. */
@@ -220,6 +229,7 @@ export function toInsertParams(tasks: readonly PreparedTask[]): {
   shared: string;
   arrays: string[];
   metadata: string;
+  concurrencyKeys: string;
 } {
   const n = tasks.length;
   const shared: Record<string, unknown> = {};
@@ -251,5 +261,13 @@ export function toInsertParams(tasks: readonly PreparedTask[]): {
   } else {
     metadata = `[${tasks.map((t) => t.metadataJson ?? 'null').join(',')}]`;
   }
-  return { payloads: `[${payloads.join(',')}]`, shared: JSON.stringify(shared), arrays, metadata };
+  // The concurrency keys come last, after metadata ($13 of taskInsertMany).
+  const concurrencyKeys = arrays.pop()!;
+  return {
+    payloads: `[${payloads.join(',')}]`,
+    shared: JSON.stringify(shared),
+    arrays,
+    metadata,
+    concurrencyKeys,
+  };
 }

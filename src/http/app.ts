@@ -14,6 +14,7 @@ import { queueRoutes } from './routes/queues.js';
 import { relayRoutes } from './routes/relay.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskActionRoutes } from './routes/task-actions.js';
+import { taskTypeRoutes } from './routes/task-types.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { Api } from './routes/types.js';
 import { type ApiEnv, authenticate, checkHost, guardMutations } from './security.js';
@@ -96,6 +97,7 @@ export function createApp(tandem: TandemClient, options: AppOptions = {}): Api {
   taskActionRoutes(app, deps);
   queueRoutes(app, deps);
   limitRoutes(app, deps);
+  taskTypeRoutes(app, deps);
   fleetRoutes(app, deps);
   statsRoutes(app, deps);
   operatorActionRoutes(app, deps);

@@ -99,6 +99,11 @@ export const EnqueueBody = z
     delay: z.union([z.number().nonnegative(), z.string()]).optional().openapi({ example: '30s' }),
     max_attempts: z.number().int().min(1).optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    concurrency_key: z.string().optional().openapi({
+      description:
+        "instead of the one the task's registered concurrency key template or function makes",
+      example: 'customer:42',
+    }),
   })
   .openapi('EnqueueRequest');
 
@@ -321,6 +326,8 @@ export const HealthJson = z
     schema_version: z.number().int().nullable(),
     expected_schema_version: z.number().int(),
     error: z.string().optional(),
+    /** Problems that do not make the service unhealthy, such as tasks of unregistered names. */
+    warnings: z.array(z.string()).optional(),
   })
   .openapi('Health');
 

@@ -140,7 +140,7 @@ async function runOnRow(
   timeoutMs: number | null,
   options: RunTaskOptions,
 ): Promise<TaskOutcome> {
-  tandem.register(task);
+  tandem.addTask(task);
   const { id, inserted } = await tandem.enqueue(tandem.pool ?? tandem.db, task, payload as never, {
     ...(options.key !== undefined && { key: options.key }),
     ...(options.metadata !== undefined && { metadata: options.metadata }),

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { TandemClient } from '../client/client.js';
+import { adoptPendingTasks, registerTaskTypes } from '../client/task-types.js';
 import { toMs } from '../duration.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
@@ -206,6 +207,13 @@ export class Worker {
           run: () => this.control.withClient((c) => rescuer.pass(c)),
         },
         { name: 'pruner', everyMs: MAINTENANCE_EVERY_MS, run: async () => this.pruner.poke() },
+        {
+          // Catches the rare enqueue that raced a registration; an index
+          // scan of an almost always empty partial index.
+          name: 'adopter',
+          everyMs: 5_000,
+          run: async () => void (await adoptPendingTasks(client.sql)),
+        },
       ],
       this.logger,
     );
@@ -264,6 +272,7 @@ export class Worker {
     );
     if (this.cron.size > 0)
       this.timers.push(setInterval(() => void this.fireCron(), CRON_EVERY_MS));
+    await this.registerDefinitions();
     this.rollup.start();
     this.logger.info(
       {
@@ -276,6 +285,32 @@ export class Worker {
     await this.firstRound;
     await this.maintain();
     await this.fireCron();
+  }
+
+  /**
+   * Records this worker's definitions in the task registry, in one
+   * statement, before the first claim: tasks enqueued before their name was
+   * registered move to the definition's queue now (docs/registry.md).
+   */
+  private async registerDefinitions(): Promise<void> {
+    try {
+      const done = await registerTaskTypes(
+        this.client.sql,
+        [...this.client.taskDefinitions.values()],
+        this.id,
+      );
+      const adopted = done.filter((d) => d.adopted > 0);
+      if (adopted.length > 0)
+        this.logger.info(
+          { adopted: Object.fromEntries(adopted.map((d) => [d.name, d.adopted])) },
+          'waiting tasks enqueued before their task was registered took its definition',
+        );
+    } catch (err) {
+      this.logger.error(
+        { err },
+        'could not record the task definitions in the registry; SQL enqueue will not apply them',
+      );
+    }
   }
 
   /** After every (re)connection, before the connection is published. */
@@ -367,6 +402,8 @@ export class Worker {
       { tasks: n },
       `this worker was declared dead (${why}); dropped its tasks and registered again`,
     );
+    // Under its new id, so the registry lists it among the live workers of its versions.
+    void this.registerDefinitions();
   }
 
   private wakeAll(): void {

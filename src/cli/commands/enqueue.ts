@@ -18,6 +18,7 @@ interface EnqueueCliOptions extends DatabaseOptions {
   delay?: number;
   priority?: number;
   maxAttempts?: number;
+  concurrencyKey?: string;
   tasks?: string;
 }
 
@@ -32,7 +33,7 @@ export function register(program: Command): void {
     .option('--key <key>', 'business key: one task per (name, key) while the task row exists')
     .option(
       '--queue <queue>',
-      "queue (default 'default', or the task's queue with --tasks)",
+      "queue (default: the task's queue from --tasks or the task registry, else 'default')",
       parseQueueName,
     )
     .option(
@@ -42,13 +43,21 @@ export function register(program: Command): void {
     )
     .option(
       '--priority <n>',
-      "lower runs first (default 0, or the task's priority with --tasks)",
+      "lower runs first (default: the task's priority from --tasks or the registry, else 0)",
       parseInteger,
     )
-    .option('--max-attempts <n>', 'first run plus retries', parsePositiveInteger)
+    .option(
+      '--max-attempts <n>',
+      "first run plus retries (default: the task's, from --tasks or the registry, else 4)",
+      parsePositiveInteger,
+    )
+    .option(
+      '--concurrency-key <key>',
+      "concurrency key (default: made from the payload by the task's key template)",
+    )
     .option(
       '--tasks <module>',
-      "validate the payload with the task's zod schema from this module (default: no validation, via SQL tandem.enqueue)",
+      "validate the payload with the task's schema from this module (default: SQL tandem.enqueue, which applies the registered definition's queue, attempts, timeout and concurrency key)",
     )
     .addOption(databaseUrlOption())
     .addHelpText(
@@ -66,6 +75,7 @@ Examples:
       if (opts.delay !== undefined) options.delay = opts.delay;
       if (opts.priority !== undefined) options.priority = opts.priority;
       if (opts.maxAttempts !== undefined) options.maxAttempts = opts.maxAttempts;
+      if (opts.concurrencyKey !== undefined) options.concurrencyKey = opts.concurrencyKey;
       const tasks = opts.tasks ? (await loadTaskModule(opts.tasks)).tasks : [];
       if (opts.tasks && !tasks.some((t) => t.name === name)) {
         throw new UsageError(
@@ -117,7 +127,7 @@ async function enqueueBySql(
       `select tandem.enqueue($1, $2::jsonb, key => $3, queue => $4,
          run_at => case when $5::bigint is null then null
                         else now() + $5::bigint * interval '1 millisecond' end,
-         priority => $6, max_attempts => $7)::text as id`,
+         priority => $6, max_attempts => $7, concurrency_key => $8)::text as id`,
       [
         name,
         JSON.stringify(payload),
@@ -126,6 +136,7 @@ async function enqueueBySql(
         o.delay ?? null,
         o.priority ?? null,
         o.maxAttempts ?? null,
+        o.concurrencyKey ?? null,
       ],
     );
     const id = rows[0]!.id;

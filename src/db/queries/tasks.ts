@@ -4,21 +4,24 @@
  */
 
 /**
- * Inserts one task through `tandem.insert_task` (sql/000001_init.sql):
+ * Inserts one task through `tandem.insert_task` (sql/000008_registry.sql):
  * name, queue, payload, key, priority, max_attempts, run_at, delay_ms,
- * timeout_ms, metadata, wake. Yields the new id, or null for a taken key.
+ * timeout_ms, metadata, wake, concurrency_key, and null for the options left
+ * to a missing definition (the TypeScript door always has the definition).
+ * Yields the new id, or null for a taken key.
  */
 export const taskInsert =
-  'select tandem.insert_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text as id';
+  'select tandem.insert_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, null)::text as id';
 
 /**
  * Inserts a batch in one round trip through `tandem.insert_tasks` (see
- * sql/000001_init.sql): $1 payloads as a JSON array, $2 queues to wake,
- * $3 the columns shared by the whole batch, then the other columns as
- * parallel arrays and $12 metadata as a JSON array.
+ * sql/000001_init.sql and sql/000008_registry.sql): $1 payloads as a JSON
+ * array, $2 queues to wake, $3 the columns shared by the whole batch, then
+ * the other columns as parallel arrays, $12 metadata as a JSON array and
+ * $13 the concurrency keys.
  */
 export const taskInsertMany =
-  'select first_id::text, inserted, ids, keyed from tandem.insert_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
+  'select first_id::text, inserted, ids, keyed from tandem.insert_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
 
 /** Existing tasks for (key, name) pairs: the duplicates of an insert. */
 export const taskFindByKeys = `

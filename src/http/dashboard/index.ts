@@ -26,6 +26,7 @@ import { overviewRoutes } from './pages/overview.js';
 import { queuesRoutes } from './pages/queues.js';
 import { schedulesRoutes } from './pages/schedules.js';
 import { taskRoutes } from './pages/task.js';
+import { taskTypesRoutes } from './pages/task-types.js';
 import { tasksRoutes } from './pages/tasks.js';
 import { workersRoutes } from './pages/workers.js';
 import { dashboardAuth } from './session.js';
@@ -114,6 +115,7 @@ export function createDashboard(
       queuesRoutes(app, deps);
       workersRoutes(app, deps);
       schedulesRoutes(app, deps);
+      taskTypesRoutes(app, deps);
       operatorLogRoutes(app, deps);
     },
     onError: dashboardErrorHandler(deps, jsonErrors),

@@ -8,13 +8,22 @@ import type { Child } from 'hono/jsx';
 import { type AssetName, assetUrl } from './assets.js';
 import { href, type View } from './context.js';
 
-export type NavKey = 'overview' | 'tasks' | 'failures' | 'queues' | 'workers' | 'schedules' | 'log';
+export type NavKey =
+  | 'overview'
+  | 'tasks'
+  | 'failures'
+  | 'queues'
+  | 'task-types'
+  | 'workers'
+  | 'schedules'
+  | 'log';
 
 const NAV: [NavKey, string, string][] = [
   ['overview', '/', 'Overview'],
   ['tasks', '/tasks', 'Tasks'],
   ['failures', '/failures', 'Failures'],
   ['queues', '/queues', 'Queues'],
+  ['task-types', '/task-types', 'Task types'],
   ['workers', '/workers', 'Workers'],
   ['schedules', '/schedules', 'Schedules'],
   ['log', '/log', 'Operator log'],

@@ -115,6 +115,7 @@ export function taskRoutes(app: Api, { tandem }: RouteDeps): void {
     if (body.delay !== undefined) options.delay = body.delay;
     if (body.run_at !== undefined) options.runAt = new Date(body.run_at);
     if (body.metadata !== undefined) options.metadata = body.metadata;
+    if (body.concurrency_key !== undefined) options.concurrencyKey = body.concurrency_key;
     const r = await tandem.enqueueByName(body.name, body.payload, options);
     if (r.inserted)
       await audit(tandem, c, {
