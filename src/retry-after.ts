@@ -74,8 +74,10 @@ export function retryAfterMs(
   else if (v instanceof Date) ms = v.getTime() - now;
   else if (typeof v === 'string') {
     const t = v.trim();
-    // delay-seconds is digits only (RFC 9110 §10.2.3); anything else must be an HTTP-date.
-    ms = /^\d+(\.\d+)?$/.test(t) ? Number(t) * 1000 : Date.parse(t) - now;
+    // delay-seconds is digits only (RFC 9110 §10.2.3); anything else must be
+    // an HTTP-date, which names its month ('-3' would parse as a year).
+    if (/^\d+(\.\d+)?$/.test(t)) ms = Number(t) * 1000;
+    else ms = /[A-Za-z]{3}/.test(t) ? Date.parse(t) - now : Number.NaN;
   } else ms = Number.NaN;
   if (!Number.isFinite(ms)) return fallback;
   return Math.round(Math.min(max, Math.max(0, ms)));
