@@ -156,6 +156,23 @@ describe('with a tracer provider', () => {
     }
   });
 
+  it('outside any span, continues the trace context the caller put in the metadata (as the inbox does)', async () => {
+    const tandem = setup();
+    const remote = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) };
+    const { id } = await tandem.enqueue(
+      pool,
+      traced,
+      { order: 1 },
+      { metadata: { traceparent: `00-${remote.traceId}-${remote.spanId}-01`, inbox: 'rabbitmq' } },
+    );
+    const send = finished().find((s) => s.name === 'send traced')!;
+    expect(send).toMatchObject({ traceId: remote.traceId, parentSpanId: remote.spanId });
+    expect(await metadataOf(id)).toEqual({
+      traceparent: `00-${remote.traceId}-${send.spanId}-01`,
+      inbox: 'rabbitmq',
+    });
+  });
+
   it('is off with tracing: false', async () => {
     const tandem = setup({ tracing: false });
     const { id } = await tandem.enqueue(pool, traced, { order: 1 });

@@ -47,10 +47,13 @@ export function injectTraceContext(ctx: Context, metadata: Record<string, unknow
   if (state) metadata.tracestate = state;
 }
 
-/** The context `metadata` carries (a remote parent), or the root context when it carries none. */
-export function extractTraceContext(metadata: Record<string, unknown> | null): Context {
-  if (metadata === null) return ROOT_CONTEXT;
-  const ctx = propagation.extract(ROOT_CONTEXT, metadata, getter);
+/** `base` with the context `metadata` carries (a remote parent), or `base` alone when it carries none. */
+export function extractTraceContext(
+  metadata: Record<string, unknown> | null,
+  base: Context = ROOT_CONTEXT,
+): Context {
+  if (metadata === null) return base;
+  const ctx = propagation.extract(base, metadata, getter);
   if (trace.getSpanContext(ctx)) return ctx;
   const tp = metadata.traceparent;
   if (typeof tp !== 'string') return ctx;

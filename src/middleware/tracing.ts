@@ -57,7 +57,12 @@ function recordFailure(span: Span, err: unknown, outcome: AttemptOutcome | null)
 
 /** The producer span around one enqueue, and the trace context written into its metadata. */
 export const enqueueTracing: EnqueueMiddleware = async (info, next) => {
-  const parent = context.active();
+  let parent = context.active();
+  // Outside any span, a trace context the caller put in the metadata (as the
+  // inbox does with a message's traceparent) is the parent, so the trace
+  // goes on from the remote producer instead of being overwritten.
+  if (trace.getSpanContext(parent) === undefined && typeof info.metadata.traceparent === 'string')
+    parent = extractTraceContext(info.metadata, parent);
   const span = trace.getTracer(TRACER).startSpan(
     `send ${info.name}`,
     {
