@@ -111,11 +111,10 @@ export async function runAttempt(
   let result: unknown;
   try {
     if (def.transactional) {
-      const run = () => runInTransaction(task, def, parsed.value, ctx, deps);
-      if (chain === null) await run();
+      if (chain === null) await runInTransaction(task, def, parsed.value, ctx, deps);
       else {
         ctx.payload = parsed.value;
-        await runTaskChain(chain, ctx, run);
+        await runTaskChain(chain, ctx, () => runInTransaction(task, def, parsed.value, ctx, deps));
       }
       return { kind: 'committed' };
     }
@@ -144,7 +143,9 @@ function resultToJson(task: ClaimedTask, result: unknown): string | null {
 /** A result that cannot be stored fails its transactional attempt before the commit. */
 class ResultNotStored extends Error {
   constructor(readonly inner: unknown) {
-    super('result not storable');
+    // Middleware around the attempt sees this error: say what the inner one said.
+    super((inner as Error)?.message ?? 'the result cannot be stored');
+    this.name = 'ResultNotStored';
   }
 }
 
