@@ -156,6 +156,19 @@ describe('with a tracer provider', () => {
     }
   });
 
+  it('writes the W3C traceparent itself when no propagator is registered (only a tracer provider)', async () => {
+    propagation.disable();
+    try {
+      expect(propagation.fields()).toEqual([]);
+      const tandem = setup();
+      const { id } = await tandem.enqueue(pool, traced, { order: 3 });
+      const send = finished().find((s) => s.name === 'send traced')!;
+      expect(await metadataOf(id)).toEqual({ traceparent: `00-${send.traceId}-${send.spanId}-01` });
+    } finally {
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    }
+  });
+
   it('outside any span, continues the trace context the caller put in the metadata (as the inbox does)', async () => {
     const tandem = setup();
     const remote = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) };
