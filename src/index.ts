@@ -53,8 +53,20 @@ export {
 } from './inbox/define.js';
 export { Inbox } from './inbox/inbox.js';
 export type { InboxMessage, InboxSourceOptions } from './inbox/source.js';
+export type { EnqueueDoor, EnqueueInfo, EnqueueMiddleware } from './middleware/enqueue.js';
+export { type LogTasksOptions, logTasks } from './middleware/logging.js';
+export { onTaskFinished, type TaskFinished } from './middleware/metrics.js';
+export type { AttemptOutcome } from './middleware/outcome.js';
+export type { MiddlewareOptions } from './middleware/stack.js';
+export type { TaskMiddleware, TaskMiddlewareContext } from './middleware/task.js';
 export type { PumpStatus as RelayDestinationStatus } from './relay/pump.js';
 export { Relay, type RelayOptions, type RelayProcessStatus } from './relay/relay.js';
+export {
+  RetryAfterError,
+  type RetryAfterOptions,
+  type RetryAfterSource,
+  retryAfterMs,
+} from './retry-after.js';
 export {
   type InferInput,
   type InferOutput,

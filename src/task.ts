@@ -17,6 +17,7 @@ import {
   MAX_TIMEOUT_MS,
   NAME_RE,
 } from './limits.js';
+import type { RetryAfterOptions, RetryAfterSource } from './retry-after.js';
 import {
   type InferInput,
   type InferOutput,
@@ -69,6 +70,18 @@ export interface TaskContext {
   metadata: Record<string, unknown> | null;
   /** Run this task again after `delay` without consuming an attempt. Ends the handler. */
   snooze(delay: Duration): never;
+  /**
+   * Run this task again when the server said to (an upstream's 429 or 503),
+   * without consuming an attempt: reads `Retry-After` from a Response, a
+   * Headers or headers object, or takes its value (seconds or an HTTP-date),
+   * a number of seconds or a Date; a missing or unreadable value waits
+   * `options.fallback` (default one minute). A snooze: ends the handler.
+   *
+   * @example
+   * const res = await fetch(url, { signal: ctx.signal });
+   * if (res.status === 429) ctx.retryAfter(res, { fallback: '30s' });
+   */
+  retryAfter(source: RetryAfterSource, options?: RetryAfterOptions): never;
 }
 
 /** Context of a `transactional: true` task: its writes commit with its completion. */

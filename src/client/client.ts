@@ -19,6 +19,13 @@ import { type TaskRow, toTaskRecord } from '../db/rows.js';
 import type { Destination, MessageOf } from '../destination.js';
 import { TandemError } from '../errors.js';
 import { defaultLogger } from '../logger.js';
+import {
+  EnqueueCall,
+  executorKind,
+  runEnqueueBatch,
+  runEnqueueChain,
+} from '../middleware/enqueue.js';
+import { type MiddlewareOptions, MiddlewareStack } from '../middleware/stack.js';
 import type { AnyTask, PayloadOf } from '../task.js';
 import type { EnqueueOptions, EnqueueResult, Logger, TaskRecord, TaskState } from '../types.js';
 import { type BulkOptions, type BulkResult, type BulkTarget, bulkAction } from './bulk.js';
@@ -60,7 +67,7 @@ import { TaskWaiters, type WaitOptions } from './wait-for.js';
 import { WakeDebouncer } from './wake.js';
 
 /** How Tandem reaches PostgreSQL: give one of `connectionString`, `pool` or `db`. */
-export interface ClientOptions {
+export interface ClientOptions extends MiddlewareOptions {
   connectionString?: string;
   /**
    * A direct (or session-pooled) connection string for each worker's own
@@ -123,6 +130,8 @@ export class TandemClient {
   readonly sessionConnectionString: string | null;
   /** Runs statements on Tandem's own connections. */
   readonly sql: Queryable;
+  /** Task and enqueue middleware (src/middleware/), run by this client's enqueues and its workers. */
+  readonly middleware: MiddlewareStack;
   private readonly tasks = new Map<string, AnyTask>();
   private readonly maxPayloadBytes: number;
   private readonly wake: WakeDebouncer;
@@ -140,6 +149,7 @@ export class TandemClient {
         'createTandem needs one of connectionString, pool or db; for a local database try startEmbeddedPostgres() from tandem-queue/embedded',
       );
     }
+    this.middleware = new MiddlewareStack(options);
     this.connectionString = connectionString ?? null;
     this.sessionConnectionString = options.sessionConnectionString ?? connectionString ?? null;
     this.pool = pool ?? (connectionString ? new pg.Pool({ connectionString, max: 10 }) : null);
@@ -263,12 +273,23 @@ export class TandemClient {
     options?: EnqueueOptions,
   ): Promise<EnqueueResult> {
     this.assertOpen();
-    const p = prepareTask(
-      this.resolve(task as AnyTask | string),
-      payload,
-      options,
-      this.maxPayloadBytes,
+    const def = this.resolve(task as AnyTask | string);
+    const chain = this.middleware.enqueueChain();
+    if (chain === null) return this.insertOne(executor, def, payload, options);
+    const kind = executorKind(executor);
+    const call = new EnqueueCall(def.name, def, payload, options, 'enqueue', executor, kind);
+    return runEnqueueChain(chain, call, () =>
+      this.insertOne(executor, def, call.payload, call.finalOptions()),
     );
+  }
+
+  private async insertOne(
+    executor: unknown,
+    def: AnyTask,
+    payload: unknown,
+    options: EnqueueOptions | undefined,
+  ): Promise<EnqueueResult> {
+    const p = prepareTask(def, payload, options, this.maxPayloadBytes);
     const q = toQueryable(executor);
     const wake = this.wake.pick([p.queue]).length > 0;
     const [row] = await q.query<{ id: string | null }>(taskInsert, [
@@ -303,16 +324,37 @@ export class TandemClient {
         'enqueueMany expects an array of { task, payload, options }',
       );
     }
+    const chain = this.middleware.enqueueChain();
+    if (chain === null || items.length === 0) return this.insertMany(executor, items);
+    const kind = executorKind(executor);
+    const calls = items.map((item, i) => {
+      const def = this.resolve(checkItem(item, i).task as AnyTask | string);
+      return new EnqueueCall(
+        def.name,
+        def,
+        item.payload,
+        item.options,
+        'enqueueMany',
+        executor,
+        kind,
+      );
+    });
+    return runEnqueueBatch(chain, calls, (go) =>
+      this.insertMany(
+        executor,
+        go.map((c) => ({ task: c.task!, payload: c.payload, options: c.finalOptions() })),
+      ),
+    );
+  }
+
+  private async insertMany(
+    executor: unknown,
+    items: readonly EnqueueItem[],
+  ): Promise<EnqueueResult[]> {
     const prepared: PreparedTask[] = new Array(items.length);
     const queues = new Set<string>();
     for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (typeof item !== 'object' || item === null) {
-        throw new TandemError(
-          'INVALID_OPTIONS',
-          `enqueueMany: item ${i} is ${item === null ? 'null' : typeof item}; each item must be an object like { task, payload, options }`,
-        );
-      }
+      const item = checkItem(items[i], i);
       let p: PreparedTask;
       try {
         p = prepareTask(
@@ -719,14 +761,41 @@ export class TandemClient {
    * @example
    * await tandem.enqueueByName('send-receipt', { orderId: 1 }, { key: 'receipt:1' });
    */
-  enqueueByName(
+  async enqueueByName(
     name: string,
     payload: unknown,
     options?: EnqueueOptions,
   ): ReturnType<typeof enqueueByName> {
     this.assertOpen();
-    return enqueueByName(this.sql, this.tasks, name, payload, options);
+    const chain = this.middleware.enqueueChain();
+    if (chain === null || typeof name !== 'string')
+      return enqueueByName(this.sql, this.tasks, name, payload, options);
+    const def = this.tasks.get(name) ?? null;
+    const call = new EnqueueCall(name, def, payload, options, 'enqueueByName', this.sql, 'tandem');
+    let validated = !!def;
+    const r = await runEnqueueChain(chain, call, async () => {
+      const inner = await enqueueByName(
+        this.sql,
+        this.tasks,
+        name,
+        call.payload,
+        call.finalOptions(),
+      );
+      validated = inner.validated;
+      return { id: inner.id, inserted: inner.inserted, state: inner.state };
+    });
+    return { ...r, validated };
   }
+}
+
+function checkItem(item: EnqueueItem | undefined, i: number): EnqueueItem {
+  if (typeof item !== 'object' || item === null) {
+    throw new TandemError(
+      'INVALID_OPTIONS',
+      `enqueueMany: item ${i} is ${item === null ? 'null' : typeof item}; each item must be an object like { task, payload, options }`,
+    );
+  }
+  return item;
 }
 
 function checkQueueName(name: unknown): string {

@@ -121,7 +121,7 @@ export class InlineWorker {
     return runOne(
       task,
       def,
-      { db: client.db, workerId: this.id, logger: client.logger },
+      { db: client.db, workerId: this.id, logger: client.logger, middleware: client.middleware },
       limits,
       async () => {
         // A transactional task committed its completion itself: read its result back.

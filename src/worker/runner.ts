@@ -4,6 +4,9 @@ import { taskLockHeld, taskSucceedHeld } from '../db/queries/tasks.js';
 import { toMs } from '../duration.js';
 import { PermanentError, SnoozeError, TandemError } from '../errors.js';
 import { describeMs, MAX_DELAY_MS } from '../limits.js';
+import type { MiddlewareStack } from '../middleware/stack.js';
+import { runTaskChain } from '../middleware/task.js';
+import { RetryAfterError, type RetryAfterOptions, type RetryAfterSource } from '../retry-after.js';
 import { formatIssues, validate } from '../schema.js';
 import type { AnyTask, TaskContext } from '../task.js';
 import type { Duration, Logger } from '../types.js';
@@ -14,6 +17,8 @@ export interface RunnerDeps {
   db: Kysely<any>;
   workerId: string;
   logger: Logger;
+  /** The Tandem instance's middleware; none when absent (runTask without a database). */
+  middleware?: MiddlewareStack | undefined;
 }
 
 /** The transactional task's claim was lost (rescued or cancelled) before it could commit. */
@@ -38,6 +43,8 @@ class AttemptContext implements TaskContext {
   readonly key: string | null;
   readonly db: Kysely<any>;
   readonly metadata: Record<string, unknown> | null;
+  /** The validated payload, for middleware. */
+  payload: unknown = undefined;
   /** Set for transactional tasks. */
   trx: Transaction<any> | undefined = undefined;
   private childLogger: Logger | null = null;
@@ -65,6 +72,7 @@ class AttemptContext implements TaskContext {
     this.childLogger ??= this.deps.logger.child({
       taskId: this.id,
       task: this.name,
+      queue: this.queue,
       attempt: this.attempt,
     });
     return this.childLogger;
@@ -72,6 +80,10 @@ class AttemptContext implements TaskContext {
 
   snooze(delay: Duration): never {
     throw new SnoozeError(toMs(delay, 'snooze delay', MAX_DELAY_MS));
+  }
+
+  retryAfter(source: RetryAfterSource, options?: RetryAfterOptions): never {
+    throw new RetryAfterError(source, options);
   }
 }
 
@@ -95,10 +107,22 @@ export async function runAttempt(
     return { kind: 'failed', error: err, permanent: true };
   }
   const ctx = new AttemptContext(task, abort, deps);
+  const chain = deps.middleware?.taskChain() ?? null;
   let result: unknown;
   try {
-    if (def.transactional) return await runInTransaction(task, def, parsed.value, ctx, deps);
-    result = await def.handler(parsed.value, ctx as never);
+    if (def.transactional) {
+      if (chain === null) await runInTransaction(task, def, parsed.value, ctx, deps);
+      else {
+        ctx.payload = parsed.value;
+        await runTaskChain(chain, ctx, () => runInTransaction(task, def, parsed.value, ctx, deps));
+      }
+      return { kind: 'committed' };
+    }
+    if (chain === null) result = await def.handler(parsed.value, ctx as never);
+    else {
+      ctx.payload = parsed.value;
+      result = await runTaskChain(chain, ctx, () => def.handler(parsed.value, ctx as never));
+    }
   } catch (err) {
     return failureOutcome(err, abort);
   }
@@ -119,7 +143,9 @@ function resultToJson(task: ClaimedTask, result: unknown): string | null {
 /** A result that cannot be stored fails its transactional attempt before the commit. */
 class ResultNotStored extends Error {
   constructor(readonly inner: unknown) {
-    super('result not storable');
+    // Middleware around the attempt sees this error: say what the inner one said.
+    super((inner as Error)?.message ?? 'the result cannot be stored');
+    this.name = 'ResultNotStored';
   }
 }
 
@@ -160,7 +186,8 @@ function failureOutcome(err: unknown, abort: AttemptAbort): Outcome {
 
 /**
  * A transactional task: lock the task row (still ours?), run the handler with
- * the transaction, mark it succeeded in the same transaction. If anything
+ * the transaction, mark it succeeded in the same transaction; resolves with
+ * the handler's result once committed. If anything
  * throws, the transaction rolls back and the failure is recorded by the
  * worker's batch afterwards, on its own.
  */
@@ -170,9 +197,9 @@ async function runInTransaction(
   payload: unknown,
   ctx: AttemptContext,
   deps: RunnerDeps,
-): Promise<Outcome> {
+): Promise<unknown> {
   const held = [task.id, task.token, deps.workerId];
-  await deps.db.transaction().execute(async (trx) => {
+  return deps.db.transaction().execute(async (trx) => {
     const locked = await trx.executeQuery(CompiledQuery.raw(taskLockHeld, held));
     if (locked.rows.length === 0) throw new ClaimLostError(task.id);
     // If the handler hangs, the server ends the session and frees the row.
@@ -197,6 +224,6 @@ async function runInTransaction(
       throw err;
     }
     if (Number(done.numAffectedRows ?? 0) === 0) throw new ClaimLostError(task.id);
+    return result;
   });
-  return { kind: 'committed' };
 }

@@ -681,6 +681,7 @@ export class Worker {
       db: this.client.db,
       workerId: this.id,
       logger: this.logger,
+      middleware: this.client.middleware,
     }).then((outcome) => this.finish(slot, outcome));
   }
 
