@@ -161,6 +161,9 @@ begin
   -- An operator's "no limit" is kept (a definition must not bring one back).
   if p_concurrency is null and p_rate_limit is null and not p_keyed and p_source = 'definition' then
     delete from tandem.flow_limits where scope = p_scope and name = p_name;
+    if not found then
+      return false;
+    end if;
     perform pg_notify('tandem_limits', p_scope || ':' || p_name);
     return true;
   end if;

@@ -141,6 +141,33 @@ describe('limits at run time', () => {
     expect((await limitRow('task', 'capped')).source).toBe('definition');
   });
 
+  it('workers starting with unchanged definitions send no limit notifications', async () => {
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('listen tandem_limits');
+    const plain = defineTask({ name: 'plain', queue: 'q', payload: z.object({}), handler() {} });
+    const capped = defineTask({
+      name: 'capped',
+      queue: 'q',
+      payload: z.object({}),
+      concurrency: 2,
+      handler() {},
+    });
+    const a = setup([plain, capped]);
+    await a.worker.start();
+    await sleep(200);
+    // The first start writes capped's limit: one notification.
+    expect(heard).toEqual(['task:capped']);
+    const b = setup([plain, capped]);
+    await b.worker.start();
+    await sleep(500);
+    // Nothing changed: no notification, so no worker syncs again.
+    expect(heard).toEqual(['task:capped']);
+    await listener.end();
+  });
+
   it('refuses bad limits before any SQL, naming what is wrong', async () => {
     const tandem = createTandem({ connectionString: url, logger: quietLogger });
     instances.push(tandem);
