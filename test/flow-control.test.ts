@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../src/http/index.js';
 import { createTandem, defineTask, type Tandem, type Worker } from '../src/index.js';
+import { drain } from '../src/testing/index.js';
 import { freshDatabase, taskRuleViolations } from './support/db.js';
 import { call } from './support/http.js';
 import { quietLogger } from './support/quiet-logger.js';
@@ -273,6 +274,25 @@ describe('slots come back however a task stops', () => {
       5_000,
       'no slot held',
     );
+  });
+});
+
+describe('testing helpers', () => {
+  it('drain runs tasks under limits too', async () => {
+    const t = defineTask({
+      name: 'limited',
+      queue: 'q',
+      payload: z.object({ n: z.number() }),
+      handler: (p) => p.n,
+    });
+    const tandem = createTandem({ connectionString: url, tasks: [t], logger: quietLogger });
+    instances.push(tandem);
+    await tandem.setLimits({ queue: 'q' }, { concurrency: 1 });
+    await tandem.enqueue(tandem.db, t, { n: 1 });
+    await tandem.enqueue(tandem.db, t, { n: 2 });
+    const outcomes = await drain(tandem, { queues: ['q'] });
+    expect(outcomes.map((o: any) => o.state)).toEqual(['succeeded', 'succeeded']);
+    expect((await limitRow('queue', 'q')).running).toBe(0);
   });
 });
 

@@ -6,7 +6,8 @@
  * worker's own statement.
  */
 import type { TandemClient } from '../client/client.js';
-import { taskSettleAndClaim } from '../db/queries/tasks.js';
+import { flowClaim } from '../db/queries/flow.js';
+import { taskSettleAndClaimFlow } from '../db/queries/tasks.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { TaskState } from '../types.js';
@@ -90,7 +91,7 @@ export class InlineWorker {
     const names = [...this.client.taskDefinitions.keys()];
     const token = this.nextToken();
     // Every claim scans from the head of the index (no claim bounds here).
-    const rows = await this.client.sql.query<ClaimedTask>(taskSettleAndClaim, [
+    const rows = await this.client.sql.query<ClaimedTask>(taskSettleAndClaimFlow, [
       this.id,
       ids,
       queues,
@@ -103,10 +104,20 @@ export class InlineWorker {
       [],
       [],
       [],
-      // Tasks claimed by a limit give their slots back.
-      true,
     ]);
     const tasks = rows.filter((r) => r.id !== null);
+    // Tasks under limits: claimed as a worker claims them, within their limits.
+    for (const queue of queues) {
+      const limited = await this.client.sql.query<ClaimedTask>(flowClaim, [
+        this.id,
+        token,
+        queue,
+        count,
+        0,
+        names,
+      ]);
+      tasks.push(...limited.filter((r) => r.id !== null));
+    }
     for (const r of tasks) r.token = token;
     return tasks;
   }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { taskSettleAndClaim, taskSettleOne } from '../db/queries/tasks.js';
+import { taskSettleAndClaim, taskSettleAndClaimFlow, taskSettleOne } from '../db/queries/tasks.js';
 import type { Logger } from '../types.js';
 import type { RoundSnapshot } from './claim-bounds.js';
 import { type ClaimedTask, type SettleRow, toSettleParams, unstorableRow } from './outcome.js';
@@ -117,14 +117,12 @@ async function settleAndClaim(
     round.boundPriorities,
     round.boundRunAts,
     round.boundIds,
-    round.flowActive,
   ];
+  const [name, text] = round.flowActive
+    ? ['tandem_settle_and_claim_flow', taskSettleAndClaimFlow]
+    : ['tandem_settle_and_claim', taskSettleAndClaim];
   // Prepared once per session; unnamed through a transaction pooler.
-  const { rows } = await conn.query(
-    prepared
-      ? { name: 'tandem_settle_and_claim', text: taskSettleAndClaim, values }
-      : { text: taskSettleAndClaim, values },
-  );
+  const { rows } = await conn.query(prepared ? { name, text, values } : { text, values });
   // One row (the last) carries the statement's snapshot, not a task.
   const at = rows.findIndex((r) => r.id === null);
   const meta = rows.splice(at, 1)[0] as { xmin: string; xmax: string; xip: string[] };

@@ -68,45 +68,23 @@ const appendError = (error: string) => `
  * `id = any(array)`: a join against the CTE would let the planner hash-join
  * a sequential scan of the whole table.
  *
- * Settled tasks that held slots of limits ($18: the worker has limited
- * tasks) give them back here, in one update per limit and key, and clear
- * `counted`; any other counted task (one a new limit counted after this
- * statement's snapshot) is left to the trigger that covers every other way
- * a task stops.
- *
  * The last row returned has a null id and carries the statement's snapshot
  * (xmin, xmax, transactions in progress), which decides when a claim bound
  * may move.
  */
-export const taskSettleAndClaim = `
-with was_counted as (
+// The parts of taskSettleAndClaimFlow that give slots of limits back.
+
+const WAS_COUNTED = `was_counted as (
   -- Of the tasks to settle, those that held slots of limits, as this
-  -- statement's snapshot shows them. Skipped unless the worker has limited
-  -- tasks ($18).
-  select t.id from tandem.tasks t where $18::boolean and t.id = any($2::bigint[]) and t.counted
+  -- statement's snapshot shows them.
+  select t.id from tandem.tasks t where t.id = any($2::bigint[]) and t.counted
 ),
-settled as (
-  update tandem.tasks t set
-    state = s.state,
-    result = nullif(s.result::jsonb, 'null'),
-    attempt = t.attempt - (case when s.undo then 1 else 0 end),
-    run_at = case when s.delay_ms is null then t.run_at
-                  else now() + s.delay_ms * interval '1 millisecond' end,
-    started_at = case when s.undo then null else t.started_at end,
-    finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
-    errors = case when s.error::jsonb = 'null' then t.errors else${appendError('s.error::jsonb')} end,
-    owner = null,
-    claim_token = null,
-    counted = t.counted and not t.id = any(array(select id from was_counted))
-  from rows from (
-    unnest($2::bigint[]), unnest($6::bigint[]), unnest($7::text[]), json_array_elements($8::json),
-    unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
-  ) as s(id, token, state, result, delay_ms, error, undo)
-  where t.id = any($2::bigint[]) and t.id = s.id
-    and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
-  returning t.id
-),
-released as (
+`;
+
+const FLOW_UNCOUNT = `,
+    counted = t.counted and not t.id = any(array(select id from was_counted))`;
+
+const FLOW_RELEASE = `released as (
   select t.queue, t.name, t.concurrency_key from tandem.tasks t
    where t.id = any(array(select id from was_counted)) and t.id in (select id from settled)
 ),
@@ -140,7 +118,34 @@ woken as (
   -- Workers waiting for a slot of these queues' limits.
   select pg_notify('tandem_wake', d.queue) from (select distinct queue::text as queue from released) d
 ),
-asked as (
+`;
+
+/** Forces the CTEs above to run (a plain SELECT CTE that nothing reads does not). */
+const FLOW_WHERE = `
+ where (select count(*) from woken) + (select count(*) from unslotted_keys) >= 0`;
+
+const settleAndClaim = (flow: boolean) => `
+with ${flow ? WAS_COUNTED : ''}settled as (
+  update tandem.tasks t set
+    state = s.state,
+    result = nullif(s.result::jsonb, 'null'),
+    attempt = t.attempt - (case when s.undo then 1 else 0 end),
+    run_at = case when s.delay_ms is null then t.run_at
+                  else now() + s.delay_ms * interval '1 millisecond' end,
+    started_at = case when s.undo then null else t.started_at end,
+    finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
+    errors = case when s.error::jsonb = 'null' then t.errors else${appendError('s.error::jsonb')} end,
+    owner = null,
+    claim_token = null${flow ? FLOW_UNCOUNT : ''}
+  from rows from (
+    unnest($2::bigint[]), unnest($6::bigint[]), unnest($7::text[]), json_array_elements($8::json),
+    unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
+  ) as s(id, token, state, result, delay_ms, error, undo)
+  where t.id = any($2::bigint[]) and t.id = s.id
+    and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
+  returning t.id
+),
+${flow ? FLOW_RELEASE : ''}asked as (
   select q.queue, q.n, q.discover
     from unnest($3::text[], $4::integer[], $13::boolean[]) as q(queue, n, discover)
    where q.n > 0
@@ -210,8 +215,19 @@ union all
 select null, null, null, null, null, null, null, null, null, null, null, null,
        pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text,
        array(select x::text from pg_snapshot_xip(s) as x)
-  from pg_current_snapshot() as s
- where (select count(*) from woken) + (select count(*) from unslotted_keys) >= 0`;
+  from pg_current_snapshot() as s${flow ? FLOW_WHERE : ''}`;
+
+export const taskSettleAndClaim = settleAndClaim(false);
+
+/**
+ * The same statement for a worker with limited tasks (flow.ts): settled
+ * tasks that held slots of limits give them back here, in one update per
+ * limit and key, and clear `counted`. Any other counted task (one a new
+ * limit counted after this statement's snapshot, or settled by a worker
+ * that knows of no limits) is left to the trigger that covers every other
+ * way a task stops.
+ */
+export const taskSettleAndClaimFlow = settleAndClaim(true);
 
 /**
  * The settle half of taskSettleAndClaim alone, for one row at a time: when
