@@ -71,11 +71,11 @@ create index tasks_key_waiting_idx on tandem.tasks (name, concurrency_key, id)
 -- Starts within the last per_ms before `at`, from a sliding-window log.
 create function tandem.flow_recent(starts_at timestamptz[], starts_n integer[], per_ms integer,
                                    at timestamptz)
-returns integer language sql immutable as $$
-  select coalesce(sum(n), 0)::int
-    from unnest(starts_at, starts_n) as l(t, n)
-   where l.t > at - per_ms * interval '1 millisecond'
-$$;
+returns integer language plpgsql immutable as $$
+begin
+  return coalesce((select sum(l.n) from unnest(starts_at, starts_n) as l(t, n)
+                    where l.t > at - per_ms * interval '1 millisecond'), 0)::int;
+end $$;
 
 -- A counted task stopped running: give back its slots, and wake the
 -- workers of its queue, which may be waiting for one.
@@ -206,6 +206,117 @@ begin
   return true;
 end $$;
 
+-- claim_flow where only concurrency limits apply (no rate limit, no key):
+-- the tasks are claimed first, from counts read without a lock, and the
+-- counts are then checked and raised under the limit rows' locks, which
+-- are held only for that; what the fresh counts do not allow is given back
+-- at once, as it was. Claimers of one limit so overlap instead of waiting
+-- for each other's whole claim.
+create function tandem.claim_flow_concurrency(p_owner text, p_token bigint, p_queue text,
+                                              p_n integer, p_ahead integer, p_names text[])
+returns table (id text, name text, queue text, payload jsonb, key text, attempt integer,
+               max_attempts integer, timeout_ms integer, metadata jsonb, priority integer,
+               run_key text, lag_ms double precision, retry_ms double precision)
+language plpgsql as $$
+#variable_conflict use_column
+declare
+  ql tandem.flow_limits;
+  tl tandem.flow_limits;
+  v_now timestamptz := clock_timestamp();
+  room integer := p_n + p_ahead;
+  n_room integer;
+  q_allow integer;
+  keep integer;
+  ids bigint[];
+  taken bigint[] := '{}';
+  kept bigint[] := '{}';
+  back bigint[] := '{}';
+  took_names text[] := '{}';
+  names text[];
+  first integer;
+  nm text;
+begin
+  if p_n > 0
+     and not exists (select 1 from tandem.queues qu where qu.name = p_queue and qu.paused)
+     and exists (select 1 from tandem.workers w where w.id = p_owner) then
+    select * into ql from tandem.flow_limits l where l.scope = 'queue' and l.name = p_queue;
+    if ql.concurrency is not null then
+      room := least(room, tandem.flow_share(ql.concurrency - ql.running, p_n, p_ahead));
+    end if;
+    names := array(select n from unnest(p_names) as n order by n);
+    first := floor(random() * greatest(cardinality(names), 1))::int;
+    for i in 0 .. cardinality(names) - 1 loop
+      exit when room <= 0;
+      nm := names[1 + (first + i) % cardinality(names)];
+      tl := null;
+      select * into tl from tandem.flow_limits l where l.scope = 'task' and l.name = nm;
+      continue when tl.name is null and ql.name is null;
+      n_room := room;
+      if tl.concurrency is not null then
+        n_room := least(n_room, tandem.flow_share(tl.concurrency - tl.running, p_n, p_ahead));
+      end if;
+      continue when n_room <= 0;
+      ids := array(
+        select t.id from tandem.tasks t
+         where t.queue = p_queue and t.state in ('queued', 'retrying') and t.run_at <= now()
+           and t.name = nm
+         order by t.priority, t.run_at, t.id
+         limit n_room
+           for update skip locked);
+      if cardinality(ids) > 0 then
+        perform tandem.flow_take(ids, p_owner, p_token, v_now);
+        taken := taken || ids;
+        took_names := took_names || nm;
+        room := room - cardinality(ids);
+      end if;
+    end loop;
+    if cardinality(taken) > 0 then
+      -- Lock order everywhere: the queue's row, then names in order.
+      select * into ql from tandem.flow_limits l where l.scope = 'queue' and l.name = p_queue
+         for update;
+      q_allow := coalesce(ql.concurrency - ql.running, 2147483647);
+      foreach nm in array (select array(select n from unnest(took_names) as n order by n)) loop
+        tl := null;
+        select * into tl from tandem.flow_limits l where l.scope = 'task' and l.name = nm
+           for update;
+        ids := array(select t.id from tandem.tasks t where t.id = any(taken) and t.name = nm
+                      order by t.priority, t.run_at, t.id);
+        keep := greatest(0, least(cardinality(ids), q_allow,
+                                  coalesce(tl.concurrency - tl.running, 2147483647)));
+        kept := kept || ids[1:keep];
+        back := back || ids[keep + 1:];
+        q_allow := q_allow - keep;
+        if tl.name is not null and keep > 0 then
+          update tandem.flow_limits l set running = l.running + keep
+           where l.scope = 'task' and l.name = nm;
+        end if;
+      end loop;
+      if ql.name is not null and cardinality(kept) > 0 then
+        update tandem.flow_limits l set running = l.running + cardinality(kept)
+         where l.scope = 'queue' and l.name = p_queue;
+      end if;
+      if cardinality(back) > 0 then
+        -- Not allowed after all: as it was before this claim.
+        update tandem.tasks t
+           set state = case when t.attempt > 1 then 'retrying' else 'queued' end,
+               attempt = t.attempt - 1, started_at = null, owner = null, claim_token = null,
+               counted = false
+         where t.id = any(back);
+      end if;
+    end if;
+    return query
+      select t.id::text, t.name::text, t.queue::text, t.payload, t.key, t.attempt,
+             t.max_attempts::int, t.timeout_ms, t.metadata, t.priority,
+             to_char(t.run_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+             date_part('epoch', v_now - t.run_at) * 1000, null::float8
+        from tandem.tasks t
+       where t.id = any(kept)
+       order by t.priority, t.run_at, t.id;
+  end if;
+  return query select null::text, null::text, null::text, null::jsonb, null::text, null::int,
+    null::int, null::int, null::jsonb, null::int, null::text, null::float8, null::float8;
+end $$;
+
 -- Claims up to p_n tasks (the worker's free slots) and up to p_ahead more
 -- (to hold ahead of them) of queue p_queue, of the task names p_names, for
 -- owner p_owner under claim token p_token, obeying every limit of the
@@ -239,6 +350,15 @@ declare
   first integer;
   nm text;
 begin
+  -- Concurrency limits alone: claim first, then count under the locks.
+  if not exists (select 1 from tandem.flow_limits l
+                  where ((l.scope = 'queue' and l.name = p_queue)
+                         or (l.scope = 'task' and l.name = any(p_names)))
+                    and (l.rate_limit is not null or l.keyed)) then
+    return query select * from tandem.claim_flow_concurrency(p_owner, p_token, p_queue, p_n,
+                                                             p_ahead, p_names);
+    return;
+  end if;
   if p_n > 0
      and not exists (select 1 from tandem.queues qu where qu.name = p_queue and qu.paused)
      and exists (select 1 from tandem.workers w where w.id = p_owner) then
@@ -386,18 +506,20 @@ end $$;
 -- Of a limit's room r, what a claim for n free slots and `ahead` more may
 -- take: the free slots first, then at most half of the headroom left.
 create function tandem.flow_share(r integer, n integer, ahead integer)
-returns integer language sql immutable as $$
-  select case when r <= n then r else n + least(ahead, (r - n) / 2) end
-$$;
+returns integer language plpgsql immutable as $$
+begin
+  return case when r <= n then r else n + least(ahead, (r - n) / 2) end;
+end $$;
 
 -- Marks tasks ids as claimed by p_owner: running, counted, started at p_at.
 create function tandem.flow_take(ids bigint[], p_owner text, p_token bigint, p_at timestamptz)
-returns void language sql as $$
+returns void language plpgsql as $$
+begin
   update tandem.tasks t
      set state = 'running', attempt = t.attempt + 1, started_at = p_at, owner = p_owner,
          claim_token = p_token, counted = true
-   where t.id = any(ids) and t.state in ('queued', 'retrying')
-$$;
+   where t.id = any(ids) and t.state in ('queued', 'retrying');
+end $$;
 
 -- The task of key p_key to start next: an array of its id, an empty array
 -- when the key's next task is not due yet (its ready_at is moved to then),
@@ -441,29 +563,32 @@ end $$;
 -- than the window dropped, (p_at, n) appended.
 create function tandem.flow_log_at(starts_at timestamptz[], starts_n integer[], per_ms integer,
                                    p_at timestamptz)
-returns timestamptz[] language sql immutable as $$
-  select array(select l.t from unnest(starts_at, starts_n) with ordinality as l(t, n, o)
-                where l.t > p_at - per_ms * interval '1 millisecond' order by l.o) || p_at
-$$;
+returns timestamptz[] language plpgsql immutable as $$
+begin
+  return array(select l.t from unnest(starts_at, starts_n) with ordinality as l(t, n, o)
+                where l.t > p_at - per_ms * interval '1 millisecond' order by l.o) || p_at;
+end $$;
 
 create function tandem.flow_log_n(starts_at timestamptz[], starts_n integer[], per_ms integer,
                                   p_at timestamptz, n integer)
-returns integer[] language sql immutable as $$
-  select array(select l.n from unnest(starts_at, starts_n) with ordinality as l(t, n, o)
-                where l.t > p_at - per_ms * interval '1 millisecond' order by l.o) || n
-$$;
+returns integer[] language plpgsql immutable as $$
+begin
+  return array(select l.n from unnest(starts_at, starts_n) with ordinality as l(t, n, o)
+                where l.t > p_at - per_ms * interval '1 millisecond' order by l.o) || n;
+end $$;
 
 -- Milliseconds from p_at until the window holds fewer than p_limit starts.
 create function tandem.flow_retry_ms(starts_at timestamptz[], starts_n integer[], p_limit integer,
                                      per_ms integer, p_at timestamptz)
-returns double precision language sql immutable as $$
+returns double precision language plpgsql immutable as $$
+begin
   -- Walking from the newest entry back, the first entry at which the
   -- starts counted reach p_limit must leave the window first.
-  select greatest(1, date_part('epoch', max(w.t) + per_ms * interval '1 millisecond' - p_at) * 1000)
+  return (select greatest(1, date_part('epoch', max(w.t) + per_ms * interval '1 millisecond' - p_at) * 1000)
     from (
       select l.t, sum(l.n) over (order by l.o desc) as upto
         from unnest(starts_at, starts_n) with ordinality as l(t, n, o)
        where l.t > p_at - per_ms * interval '1 millisecond'
     ) w
-   where w.upto >= p_limit
-$$;
+   where w.upto >= p_limit);
+end $$;

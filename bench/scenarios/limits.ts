@@ -4,9 +4,10 @@
  * concurrency 10 each, no-op handlers, a fresh database per measurement.
  *
  * - Drain `limitsTasks` tasks of a name without limits, then of a name
- *   whose limits never bind (concurrency 100,000, rate 1,000,000/1s), so
- *   every claim goes through tandem.claim_flow: the ratio is flow control's
- *   own cost. Alternated, `rounds` times each, medians reported.
+ *   whose concurrency limit never binds (100,000), then of one that also
+ *   has a rate limit that never binds (1,000,000/1s), so that every claim
+ *   goes through tandem.claim_flow: the ratios are flow control's own cost.
+ *   Alternated, `rounds` times each, medians reported.
  * - Claim cost with blocked keys: drain `limitsTasks` tasks spread over
  *   100 keys (key concurrency 1000), alone and then beside 10,000 keys at
  *   their limit (their slots marked taken, one task waiting each).
@@ -38,6 +39,13 @@ const loose = defineTask({
   queue: 'bench',
   payload,
   concurrency: 100_000,
+  handler() {},
+});
+const looseRate = defineTask({
+  name: 'loose-rate',
+  queue: 'bench',
+  payload,
+  concurrency: 100_000,
   rateLimit: '1000000/1s',
   handler() {},
 });
@@ -56,7 +64,7 @@ const rated = defineTask({
   rateLimit: '1000/1s',
   handler() {},
 });
-const tasks = [plain, loose, keyed, rated];
+const tasks = [plain, loose, looseRate, keyed, rated];
 
 /** Two workers on `url`; resolves with seconds until `name` has `n` finished tasks. */
 async function drain(url: string, name: string, n: number): Promise<number> {
@@ -129,9 +137,9 @@ export async function runLimits(
 ): Promise<LimitsResult[]> {
   const n = options.limitsTasks;
   const out: LimitsResult[] = [];
-  const runs: Record<string, number[]> = { plain: [], loose: [] };
+  const runs: Record<string, number[]> = { plain: [], loose: [], 'loose-rate': [] };
   for (let r = 0; r < options.rounds; r++) {
-    for (const name of ['plain', 'loose'] as const) {
+    for (const name of ['plain', 'loose', 'loose-rate'] as const) {
       const s = await inFreshDatabase(dbs, `limits-${name}`, async (url) => {
         await register(url);
         await fill(url, name, n);
@@ -143,14 +151,22 @@ export async function runLimits(
   }
   const base = median(runs.plain!);
   const limited = median(runs.loose!);
+  const limitedRate = median(runs['loose-rate']!);
   out.push(
     { label: `Drain ${fmt(n)}, 2×10, no limits`, unit: 'tasks/s', value: base },
     {
-      label: `Drain ${fmt(n)}, 2×10, limits that never bind`,
+      label: `Drain ${fmt(n)}, 2×10, a concurrency limit that never binds`,
       unit: 'tasks/s',
       value: limited,
       baseline: base,
       ratio: limited / base,
+    },
+    {
+      label: `Drain ${fmt(n)}, 2×10, concurrency and rate limits that never bind`,
+      unit: 'tasks/s',
+      value: limitedRate,
+      baseline: base,
+      ratio: limitedRate / base,
     },
   );
 
