@@ -231,3 +231,31 @@ describe('sign-in', () => {
 async function stateOf(id: string | undefined): Promise<string> {
   return (await pool.query('select state from tandem.tasks where id = $1', [id])).rows[0].state;
 }
+
+describe('limits', () => {
+  it('limits on the Queues page: set from the form, shown, reset, and audited', async () => {
+    const a = createApp(tandem);
+    const set = await post(a, '/queues/limits', {
+      scope: 'queue',
+      name: 'payments',
+      concurrency: '4',
+      rate: '100/1s',
+    });
+    expect(set.status).toBe(200);
+    expect(set.text).toContain('Limits of queue payments: concurrency 4, rate 100/1000ms.');
+    const page = await get(a, '/queues');
+    expect(page.text).toContain('0 of 4');
+    expect(page.text).toContain('of 100/1000ms');
+    expect(page.text).toContain('Reset limits of queue payments');
+    const bad = await post(a, '/queues/limits', { scope: 'queue', name: 'payments', rate: 'fast' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('written like');
+    const reset = await post(a, '/queues/limits/reset', { scope: 'queue', name: 'payments' });
+    expect(reset.text).toContain('Limits of queue payments reset to the definitions.');
+    expect(await tandem.listLimits()).toEqual([]);
+    const log = await tandem.listOperatorActions({ limit: 5 });
+    expect(log.actions.map((x: any) => x.action)).toEqual(
+      expect.arrayContaining(['set-limits', 'reset-limits']),
+    );
+  });
+});
