@@ -117,6 +117,34 @@ describe('limits at run time', () => {
     expect(max).toBeGreaterThan(2);
   });
 
+  it('a worker that polls (no LISTEN) picks up a limit set after it started', async () => {
+    const work = defineTask({ name: 'polled', queue: 'q', payload: z.object({}), handler() {} });
+    const tandem = createTandem({ connectionString: url, tasks: [work], logger: quietLogger });
+    instances.push(tandem);
+    const worker = tandem.worker({
+      queues: { q: 5 },
+      listen: false,
+      pollInterval: 100,
+      lease: '1s',
+    });
+    workers.push(worker);
+    await worker.start();
+    await tandem.setLimits({ queue: 'q' }, { concurrency: 2 });
+    await insert(
+      'polled',
+      Array.from({ length: 5 }, () => ({})),
+    );
+    // The batched claim leaves the limited queue alone: only the limit's claim runs these.
+    await waitFor(
+      async () =>
+        (await pool.query(`select count(*)::int as c from tandem.tasks where state = 'succeeded'`))
+          .rows[0].c === 5,
+      5_000,
+      'the polling worker to run the limited queue',
+    );
+    expect((await limitRow('queue', 'q')).running).toBe(0);
+  });
+
   it("an operator's setting outlives a worker's definition until reset", async () => {
     const t = defineTask({
       name: 'capped',

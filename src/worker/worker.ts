@@ -127,6 +127,8 @@ export class Worker {
   private readonly windowMs: number;
   private readonly trap: boolean;
   private readonly session: boolean;
+  /** LISTENs for notifications (wake-ups, cancels, limit changes); else polls. */
+  private readonly listening: boolean;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -179,12 +181,13 @@ export class Worker {
     this.leaseMs = toMs(options.lease ?? '30s', 'lease', 2_147_483_647);
     this.trap = options.trapUnhandledRejections ?? false;
     this.session = options.session ?? true;
+    this.listening = this.session && (options.listen ?? true);
     this.retention = resolveRetention(options.retention ?? {});
     this.registry = new Registry(queues, this.leaseMs, this.session);
     this.rollup = new Rollup(client.sql, this.registry.id, this.logger);
     this.control = new ControlConnection(
       () => client.openConnection(),
-      this.session && (options.listen ?? true),
+      this.listening,
       {
         wake: (q) => this.wake(q),
         cancel: (id) => this.cancelTask(id),
@@ -366,6 +369,8 @@ export class Worker {
     if (this.state !== 'running' || !this.control.connected) return;
     try {
       const beat = await this.control.withClient((c) => this.registry.heartbeat(c));
+      // Without LISTEN, limit changes are read with each heartbeat.
+      if (!this.listening) await this.control.withClient((c) => this.flow.refresh(c));
       if (!beat.alive) {
         this.abandon('its heartbeat was too late');
         await this.control.withClient((conn) => this.registry.reregister(conn));
