@@ -8,10 +8,7 @@ import {
   taskCancelRunning,
   taskCancelWaiting,
   taskDelete,
-  taskFindByKeys,
   taskGet,
-  taskInsert,
-  taskInsertMany,
   taskNotifyCancel,
   taskRetry,
 } from '../db/queries/tasks.js';
@@ -33,6 +30,7 @@ import { enqueueByName } from './enqueue-by-name.js';
 import { type FailureGroupOptions, failureGroups } from './failures.js';
 import { listSchedules, listWorkers, type ScheduleInfo, type WorkerInfo } from './fleet.js';
 import { type SchemaStatus, schemaStatus } from './health.js';
+import { insertMany, insertOne } from './insert.js';
 import {
   type LimitInfo,
   type LimitsUpdate,
@@ -48,7 +46,7 @@ import {
   type OperatorActionQuery,
   recordOperatorAction,
 } from './operator-log.js';
-import { type PreparedTask, prepareTask, toInsertParams } from './prepare.js';
+import { type PreparedTask, prepareTask } from './prepare.js';
 import { type PublishOptions, type PublishResult, prepareMessage } from './publish.js';
 import { type RelayStatus, relayStatus } from './relay-status.js';
 import { type Stats, type StatsOptions, stats } from './stats.js';
@@ -94,13 +92,6 @@ export interface EnqueueItem<T extends AnyTask = AnyTask> {
   task: T | string;
   payload: PayloadOf<T> | unknown;
   options?: EnqueueOptions;
-}
-
-interface InsertedRow {
-  id: string;
-  key: string | null;
-  name: string;
-  state: TaskState;
 }
 
 /** Summary of one queue. */
@@ -290,25 +281,7 @@ export class TandemClient {
     options: EnqueueOptions | undefined,
   ): Promise<EnqueueResult> {
     const p = prepareTask(def, payload, options, this.maxPayloadBytes);
-    const q = toQueryable(executor);
-    const wake = this.wake.pick([p.queue]).length > 0;
-    const [row] = await q.query<{ id: string | null }>(taskInsert, [
-      p.name,
-      p.queue,
-      p.payloadJson,
-      p.key,
-      p.priority,
-      p.maxAttempts,
-      p.runAt,
-      p.delayMs,
-      p.timeoutMs,
-      p.metadataJson,
-      wake,
-      p.concurrencyKey,
-    ]);
-    if (row?.id) return { id: row.id, inserted: true, state: 'queued' };
-    const [result] = await this.matchInserted(q, [p], [], []);
-    return result!;
+    return insertOne(toQueryable(executor), p, this.wake.pick([p.queue]).length > 0);
   }
 
   /**
@@ -370,73 +343,8 @@ export class TandemClient {
       prepared[i] = p;
       queues.add(p.queue);
     }
-    const q = toQueryable(executor);
     if (prepared.length === 0) return [];
-    const { payloads, shared, arrays, metadata, concurrencyKeys } = toInsertParams(prepared);
-    const [row] = await q.query<{
-      first_id: string | null;
-      inserted: number;
-      ids: string | null;
-      keyed: [string, string][] | null;
-    }>(taskInsertMany, [
-      payloads,
-      this.wake.pick(queues),
-      shared,
-      ...arrays,
-      metadata,
-      concurrencyKeys,
-    ]);
-    return this.matchInserted(q, prepared, insertedIds(row), row?.keyed ?? []);
-  }
-
-  /**
-   * Maps inserted ids back to inputs. Identity values follow insertion
-   * order, which follows input order, so the sorted new ids line up with the
-   * inputs that were not duplicates.
-   */
-  private async matchInserted(
-    q: Queryable,
-    prepared: PreparedTask[],
-    ids: string[],
-    keyed: [string, string][],
-  ): Promise<EnqueueResult[]> {
-    const insertedKeys = new Set<string>();
-    for (const [name, key] of keyed) insertedKeys.add(`${name}\u0000${key}`);
-    const out: (EnqueueResult | null)[] = new Array(prepared.length);
-    const seen = new Set<string>();
-    const missing: number[] = [];
-    let next = 0;
-    for (let i = 0; i < prepared.length; i++) {
-      const p = prepared[i]!;
-      if (p.key !== null) {
-        const k = `${p.name}\u0000${p.key}`;
-        if (!insertedKeys.has(k) || seen.has(k)) {
-          missing.push(i);
-          out[i] = null;
-          continue;
-        }
-        seen.add(k);
-      }
-      out[i] = { id: ids[next++]!, inserted: true, state: 'queued' };
-    }
-    if (missing.length > 0) {
-      const keys = missing.map((i) => prepared[i]!.key);
-      const names = missing.map((i) => prepared[i]!.name);
-      const found = await q.query<InsertedRow>(taskFindByKeys, [keys, names]);
-      const byKey = new Map(found.map((r) => [`${r.name}\u0000${r.key}`, r]));
-      for (const i of missing) {
-        const p = prepared[i]!;
-        const r = byKey.get(`${p.name}\u0000${p.key}`);
-        if (!r) {
-          throw new TandemError(
-            'INVALID_STATE',
-            `task ${p.name} with key ${JSON.stringify(p.key)} conflicted but could not be found; it was deleted concurrently, enqueue again`,
-          );
-        }
-        out[i] = { id: r.id, inserted: false, state: r.state };
-      }
-    }
-    return out as EnqueueResult[];
+    return insertMany(toQueryable(executor), prepared, this.wake.pick(queues));
   }
 
   /**
@@ -806,21 +714,4 @@ function checkQueueName(name: unknown): string {
     );
   }
   return name;
-}
-
-/** The new ids of a batch insert, in order: listed, or consecutive from first_id. */
-function insertedIds(
-  row: { first_id: string | null; inserted: number; ids: string | null } | undefined,
-): string[] {
-  if (!row?.first_id) return [];
-  if (row.ids) return row.ids.split(',');
-  const out = new Array<string>(row.inserted);
-  const first = BigInt(row.first_id);
-  if (first + BigInt(row.inserted) <= BigInt(Number.MAX_SAFE_INTEGER)) {
-    const f = Number(first);
-    for (let i = 0; i < row.inserted; i++) out[i] = String(f + i);
-  } else {
-    for (let i = 0; i < row.inserted; i++) out[i] = String(first + BigInt(i));
-  }
-  return out;
 }
