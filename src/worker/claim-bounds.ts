@@ -133,6 +133,15 @@ export class ClaimBounds {
     return s;
   }
 
+  /**
+   * Makes the next round of every queue scan from the head of the index:
+   * rows a claim left to others (task names under limits, claimed by
+   * tandem.claim_flow) may be behind the bounds when they come back.
+   */
+  discoverNext(): void {
+    for (const q of this.queues.values()) q.nextDiscoveryAt = 0;
+  }
+
   /** Whether the next round of `queue` scans from the head of the index. */
   discovers(queue: string, now = performance.now()): boolean {
     return now >= this.queue(queue).nextDiscoveryAt;
@@ -164,26 +173,32 @@ export class ClaimBounds {
   }
 
   /**
-   * Learns from one round of `queue`: what it claimed (in claim order),
-   * whether it found fewer rows than it asked for, and (through
-   * `snapshotSeen`) its snapshot.
+   * Learns from one round that scanned `queue`: what it claimed (in claim
+   * order), and (through `snapshotSeen`) its snapshot. `exhaustedTo` is set
+   * when the round found fewer rows than it asked for: then no row of this
+   * worker's task names was left up to that run_at (one second before the
+   * round's now()), and the bounds may move there, past rows of names other
+   * workers run, once the round's transactions in progress have settled.
    */
   observe(
     queue: string,
     claimed: readonly ClaimedKey[],
-    exhausted: boolean,
+    exhaustedTo: string | null,
     discovered: boolean,
     durationMs: number,
     now = performance.now(),
   ): void {
     const q = this.queue(queue);
+    const exhausted = exhaustedTo !== null;
     if (discovered) q.nextDiscoveryAt = now + Math.max(DISCOVER_MS, durationMs * DISCOVER_SHARE);
     const last = new Map<number, ClaimKey>();
     for (const c of claimed) last.set(c.priority, { runAt: c.runAt, id: BigInt(c.id) });
     for (const p of last.keys()) this.priority(q, p, now).lastClaimAt = now;
+    const upTo: ClaimKey | null = exhausted ? { runAt: exhaustedTo, id: 0n } : null;
     for (const [p, s] of q.priorities) {
-      const k = last.get(p);
-      if (k) s.checkpoints.push({ key: k, xip: this.snapshot.xip });
+      const claimedTo = last.get(p);
+      const k = upTo ? (claimedTo ? maxKey(claimedTo, upTo) : upTo) : claimedTo;
+      if (k && compareKeys(k, s.bound) > 0) s.checkpoints.push({ key: k, xip: this.snapshot.xip });
       // The newest checkpoint this round proves safe.
       let safe: Checkpoint | null = null;
       let keepFrom = 0;

@@ -25,6 +25,10 @@ export interface Round {
 export interface RoundResult {
   claimed: ClaimedTask[];
   snapshot: RoundSnapshot;
+  /** The queues the claim scanned (not paused, not limited, the worker registered). */
+  scanned: Set<string>;
+  /** run_at one second before the statement's now(), as ClaimKey.runAt. */
+  scannedTo: string;
 }
 
 /** SQLSTATE classes of errors a single bad row can cause: data exceptions, integrity, limits. */
@@ -125,11 +129,19 @@ async function settleAndClaim(
   const { rows } = await conn.query(prepared ? { name, text, values } : { text, values });
   // One row (the last) carries the statement's snapshot, not a task.
   const at = rows.findIndex((r) => r.id === null);
-  const meta = rows.splice(at, 1)[0] as { xmin: string; xmax: string; xip: string[] };
+  const meta = rows.splice(at, 1)[0] as {
+    xmin: string;
+    xmax: string;
+    xip: string[];
+    scanned: string[];
+    run_key: string;
+  };
   for (const t of rows) t.token = token;
   return {
     claimed: rows as ClaimedTask[],
     snapshot: { xmin: BigInt(meta.xmin), xmax: BigInt(meta.xmax), xip: meta.xip.map(BigInt) },
+    scanned: new Set(meta.scanned),
+    scannedTo: meta.run_key,
   };
 }
 

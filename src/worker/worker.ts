@@ -582,7 +582,7 @@ export class Worker {
       return;
     }
     const tookMs = performance.now() - began;
-    const { claimed, snapshot } = result;
+    const { claimed, snapshot, scanned, scannedTo } = result;
     this.recent.add(round.settle);
     this.stats.claimed += claimed.length;
     const got = new Map<string, number>();
@@ -594,9 +594,12 @@ export class Worker {
     }
     this.bounds.snapshotSeen(snapshot);
     for (const a of round.asked) {
+      // A paused or limited queue was not scanned: nothing to learn from it.
+      if (!scanned.has(a.q.name)) continue;
       const mine = byQueue.get(a.q.name) ?? [];
       const keys = mine.map((t) => ({ priority: t.priority, runAt: t.run_key, id: t.id }));
-      this.bounds.observe(a.q.name, keys, mine.length < a.n, a.discovered, tookMs);
+      const exhausted = mine.length < a.n ? scannedTo : null;
+      this.bounds.observe(a.q.name, keys, exhausted, a.discovered, tookMs);
     }
     for (const t of claimed) {
       const q = this.queues.get(t.queue)!;
@@ -649,6 +652,7 @@ export class Worker {
       await this.control.withClient((c) =>
         this.flow.sync(c, [...this.client.taskDefinitions.values()]),
       );
+      this.bounds.discoverNext();
       this.wakeAll();
     } catch (err) {
       this.logger.warn({ err }, 'could not read the limits; using the ones known');

@@ -70,7 +70,10 @@ const appendError = (error: string) => `
  *
  * The last row returned has a null id and carries the statement's snapshot
  * (xmin, xmax, transactions in progress), which decides when a claim bound
- * may move.
+ * may move, the queues it scanned, and as run_key the key one second before
+ * now(): a scanned queue that gave fewer rows than asked had none of this
+ * worker's names up to there, so its bounds may move that far, past rows of
+ * other names.
  */
 // The parts of taskSettleAndClaimFlow that give slots of limits back.
 
@@ -207,14 +210,16 @@ select * from (
   select id::text as id, name, queue, payload, key, attempt, max_attempts, timeout_ms, metadata,
          priority, to_char(run_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as run_key,
          date_part('epoch', now() - run_at) * 1000 as lag_ms,
-         null::text as xmin, null::text as xmax, null::text[] as xip
+         null::text as xmin, null::text as xmax, null::text[] as xip, null::text[] as scanned
     from claimed
    order by priority, run_at, id
 ) tasks
 union all
-select null, null, null, null, null, null, null, null, null, null, null, null,
+select null, null, null, null, null, null, null, null, null, null,
+       to_char((now() - interval '1 second') at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), null,
        pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text,
-       array(select x::text from pg_snapshot_xip(s) as x)
+       array(select x::text from pg_snapshot_xip(s) as x),
+       array(select queue from asked)
   from pg_current_snapshot() as s${flow ? FLOW_WHERE : ''}`;
 
 export const taskSettleAndClaim = settleAndClaim(false);
