@@ -185,7 +185,7 @@ it('after reconnecting, releases a task held under a newer claim than the outcom
     await reconcile(
       c,
       'w-1',
-      { running: [], queues: [], outcomes, recent: new RecentOutcomes() },
+      { running: [], queues: [], pending: () => outcomes, recent: new RecentOutcomes() },
       quietLogger,
     );
     const after = (
@@ -196,5 +196,73 @@ it('after reconnecting, releases a task held under a newer claim than the outcom
     expect(after).toEqual({ state: 'retrying', owner: null, attempt: 1, lost: 1 });
   } finally {
     await c.end();
+  }
+});
+
+it('writes the outcome of a task that finishes while the worker reconciles after a reconnect', async () => {
+  const { freshDatabase } = await import('./support/db.js');
+  const { quietLogger } = await import('./support/quiet-logger.js');
+  const url = await freshDatabase();
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const gated = defineTask({
+    name: 'gated',
+    payload: z.object({}),
+    handler: async () => {
+      await gate;
+      return 'done';
+    },
+  });
+  const tandem = createTandem({ connectionString: url, tasks: [gated], logger: quietLogger });
+  const worker = tandem.worker({ pollInterval: 100 });
+  await worker.start();
+  const admin = new pg.Client(url);
+  const locker = new pg.Client(url);
+  await admin.connect();
+  await locker.connect();
+  const state = async (id: string) =>
+    (await admin.query('select state from tandem.tasks where id = $1', [id])).rows[0].state;
+  try {
+    const { id } = await tandem.enqueue(tandem.pool, gated, {});
+    await waitFor(async () => (await state(id)) === 'running', 5_000, 'the task to start');
+    // A row the database shows this worker holding that it does not hold:
+    // reconciliation releases it, and waits on its lock until the test lets go.
+    const stray = (
+      await admin.query(
+        `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
+         values ('gated', '{}', 'running', 1, $1, 999999, now()) returning id::text as id`,
+        [worker.id],
+      )
+    ).rows[0].id as string;
+    await locker.query('begin');
+    await locker.query('select 1 from tandem.tasks where id = $1 for update', [stray]);
+    await admin.query(
+      `select pg_terminate_backend(l.pid) from pg_locks l join tandem.workers w on l.objid = w.lock_key
+        where l.locktype = 'advisory' and l.classid = 1952542308 and w.id = $1`,
+      [worker.id],
+    );
+    await waitFor(
+      async () =>
+        (
+          await admin.query(
+            `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%was lost with the database connection%'`,
+          )
+        ).rows.length > 0,
+      10_000,
+      'reconciliation to wait on the stray row',
+    );
+    // The handler finishes while reconciliation is under way.
+    open();
+    await sleep(100);
+    await locker.query('commit');
+    await waitFor(async () => (await state(id)) === 'succeeded', 5_000, 'the outcome to be written');
+    const lost = await admin.query('select lost from tandem.tasks where id = $1', [stray]);
+    expect(lost.rows[0].lost).toBe(1);
+  } finally {
+    open();
+    await locker.end().catch(() => {});
+    await admin.end();
+    await worker.stop();
+    await tandem.close();
   }
 });

@@ -18,8 +18,8 @@ export interface HeldAttempt {
 export interface Holdings {
   running: Iterable<HeldAttempt>;
   queues: Iterable<QueueState>;
-  /** Outcomes not yet written. */
-  outcomes: SettleRow[];
+  /** Outcomes not yet written, read when the release runs (handlers go on finishing meanwhile). */
+  pending: () => readonly SettleRow[];
   /** Outcomes written that a crash could have undone. */
   recent: RecentOutcomes;
 }
@@ -33,7 +33,9 @@ export interface Holdings {
  * written shortly before the connection went are written again (a no-op
  * where they survived). Tasks the database shows running under the worker
  * that it neither holds nor has an outcome for are made runnable again,
- * the attempt not counted. Returns the outcomes to write next.
+ * the attempt not counted. Returns the outcomes to write again; the caller
+ * puts them ahead of its pending ones (it must not replace them: handlers
+ * that finish while this runs add to those).
  */
 export async function reconcile(
   conn: pg.ClientBase,
@@ -65,10 +67,10 @@ export async function reconcile(
     q.buffer = q.buffer.filter(ok);
     dropped += before - q.buffer.length;
   }
-  const outcomes = h.recent.take().concat(h.outcomes);
+  const again = h.recent.take();
   const keepIds: string[] = rows.map((r) => r.id);
   const keepTokens: string[] = rows.map((r) => r.token);
-  for (const o of outcomes) {
+  for (const o of again.concat(h.pending())) {
     keepIds.push(o.id);
     keepTokens.push(o.token);
   }
@@ -78,5 +80,5 @@ export async function reconcile(
       { dropped, released: released.rows.length },
       'after reconnecting: dropped tasks whose claim was lost, made runnable again tasks whose outcome was lost',
     );
-  return outcomes;
+  return again;
 }

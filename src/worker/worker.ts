@@ -117,6 +117,8 @@ export class Worker {
   private readonly queues = new Map<string, QueueState>();
   private readonly slots = new Map<string, Slot>();
   private outcomes: SettleRow[] = [];
+  /** The outcomes of the round trip in flight. */
+  private settling: SettleRow[] = [];
   private readonly recent = new RecentOutcomes();
   private readonly bounds: ClaimBounds;
   private readonly flow: FlowClaims;
@@ -333,18 +335,21 @@ export class Worker {
     else await this.flow.sync(conn, [...this.client.taskDefinitions.values()]);
     if (!(await this.registry.attach(conn)))
       this.abandon('it was declared dead while disconnected');
-    else if (reattached)
-      this.outcomes = await reconcile(
+    else if (reattached) {
+      const again = await reconcile(
         conn,
         this.id,
         {
           running: this.slots.values(),
           queues: this.queues.values(),
-          outcomes: this.outcomes,
+          // A round trip still failing on the old connection puts its rows back here.
+          pending: () => this.outcomes.concat(this.settling),
           recent: this.recent,
         },
         this.logger,
       );
+      this.outcomes = again.concat(this.outcomes);
+    }
     this.wakeAll();
   }
 
@@ -481,8 +486,10 @@ export class Worker {
     const round = this.nextRound();
     if (!round) return;
     this.inFlight = true;
+    this.settling = round.settle;
     const done = this.roundTrip(round).finally(() => {
       this.inFlight = false;
+      this.settling = [];
       for (const resolve of this.idle.splice(0)) resolve();
       this.kick();
     });
