@@ -99,6 +99,8 @@ export interface BenchOptions {
   pressureTickMs: number;
   pressureConcurrency: number;
   pressurePhaseSeconds: number;
+  /** Length of the pinned (or overload) phase; the clean and recovery phases take pressurePhaseSeconds. */
+  pressurePinSeconds: number;
   pressureReaders: number;
   /** Overload: offered rate during the middle phase, as a multiple of the measured capacity. */
   overloadFactor: number;
@@ -304,6 +306,11 @@ export function parseOptions(argv: string[]): BenchOptions {
       'length of each phase: clean, pinned, recovery (default 60s; quick 10s)',
       seconds,
     )
+    .option(
+      '--pressure-pin <duration>',
+      'length of the pinned phase alone (default: the same as --pressure-phase)',
+      seconds,
+    )
     .option('--pressure-readers <n>', 'REPEATABLE READ readers (default 4)', positiveInt)
     .option(
       '--overload-factor <x>',
@@ -411,6 +418,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     pressureTickMs: o.pressureTick ?? 10,
     pressureConcurrency: o.pressureConcurrency ?? 10,
     pressurePhaseSeconds: o.pressurePhase ?? (quick ? 10 : 60),
+    pressurePinSeconds: o.pressurePin ?? o.pressurePhase ?? (quick ? 10 : 60),
     pressureReaders: o.pressureReaders ?? 4,
     overloadFactor: o.overloadFactor ?? 1.5,
     overloadProbeTasks: o.overloadProbeTasks ?? (quick ? 10_000 : 30_000),

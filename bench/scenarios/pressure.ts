@@ -1,8 +1,9 @@
 /**
  * Pressure: a steady producer and one worker process while something holds
  * PostgreSQL's xmin horizon back, so vacuum cannot remove the dead tuples
- * that every claim and settle leaves. Three phases of `pressurePhaseSeconds`
- * each: clean → pinned → recovery. The pin is one of:
+ * that every claim and settle leaves. Three phases: clean → pinned →
+ * recovery, of `pressurePhaseSeconds` each but the pinned one, which takes
+ * `pressurePinSeconds`. The pin is one of:
  *
  * - `idle-tx`: `BEGIN; SELECT txid_current();` held open on a separate
  *   connection for the pinned phase;
@@ -261,7 +262,9 @@ async function measure(
           const p0 = performance.now();
           const started0 = started;
           lags = [];
-          const end = p0 + options.pressurePhaseSeconds * 1000;
+          const phaseSeconds =
+            phase === 'pinned' ? options.pressurePinSeconds : options.pressurePhaseSeconds;
+          const end = p0 + phaseSeconds * 1000;
           while (performance.now() < end) {
             await Promise.race([sleep(Math.min(1_000, end - performance.now())), childDone]);
             const t = (performance.now() - t0) / 1000;
