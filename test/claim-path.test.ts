@@ -154,3 +154,49 @@ it('does not read again, claim after claim, a backlog of task names it has no ha
     await producer.close();
   }
 });
+
+it('claims by index once the table has grown, though the worker started on an empty one', {
+  timeout: 60_000,
+}, async () => {
+  // A worker started against an almost empty table: a plan cached then
+  // (a prepared statement's generic plan) would read the whole table with
+  // every claim once it holds a backlog and a history.
+  const db = await freshDatabase();
+  const admin = new pg.Pool({ connectionString: db });
+  let done = 0;
+  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void done++ });
+  const tandem = createTandem({ connectionString: db, tasks: [job], logger: quietLogger });
+  const worker = tandem.worker({ queues: { default: 2 }, pollInterval: 50 });
+  await worker.start();
+  const seqScans = async () =>
+    Number(
+      (
+        await admin.query(
+          `select seq_scan from pg_stat_user_tables where schemaname = 'tandem' and relname = 'tasks'`,
+        )
+      ).rows[0].seq_scan,
+    );
+  try {
+    // Enough round trips on the small table for plans to be cached.
+    for (let i = 0; i < 20; i++) {
+      await tandem.enqueue(admin, job, {});
+      await waitFor(() => done === i + 1, 5_000, 'the task to run');
+    }
+    await admin.query(
+      `insert into tandem.tasks (name, payload, state, attempt, finished_at)
+       select 'job', '{}', 'succeeded', 1, now() from generate_series(1, 100000)`,
+    );
+    await sleep(1_500); // statistics flushed
+    const before = await seqScans();
+    for (let i = 0; i < 20; i++) {
+      await tandem.enqueue(admin, job, {});
+      await waitFor(() => done === 21 + i, 5_000, 'the task to run');
+    }
+    await sleep(1_500);
+    expect((await seqScans()) - before).toBeLessThanOrEqual(2);
+  } finally {
+    await worker.stop();
+    await tandem.close();
+    await admin.end();
+  }
+});

@@ -251,10 +251,15 @@ export class Worker {
   /** After every (re)connection, before the connection is published. */
   private async connected(conn: pg.ClientBase): Promise<void> {
     // Claims and outcomes go over this connection without waiting for the
-    // WAL flush (see docs/design.md, "Durability of the claim path"); not
-    // through a transaction pooler, where a session setting would stay on a
-    // server connection that other clients use next.
-    if (this.opts.session) await conn.query('set synchronous_commit = off');
+    // WAL flush (see docs/design.md, "Durability of the claim path").
+    // Every statement is planned for the table as it is now: a generic plan
+    // cached while the table was small reads the whole table with every
+    // claim once it has grown (docs/design.md, "Plans"). Neither through a
+    // transaction pooler, where a session setting would stay on a server
+    // connection that other clients use next (there, statements are unnamed
+    // and so planned each time anyway).
+    if (this.opts.session)
+      await conn.query('set synchronous_commit = off; set plan_cache_mode = force_custom_plan');
     const { rows } = await conn.query<{ ms: string }>(
       `select setting::int * 3 + 500 as ms from pg_settings where name = 'wal_writer_delay'`,
     );
