@@ -34,6 +34,15 @@ function countingLogger() {
   return { logger: make(), errors };
 }
 
+/** Drops a worker's own connection (the one holding its liveness lock). */
+async function dropWorkerConnection(admin: pg.Client, workerId: string): Promise<void> {
+  await admin.query(
+    `select pg_terminate_backend(l.pid) from pg_locks l join tandem.workers w on l.objid = w.lock_key
+      where l.locktype = 'advisory' and l.classid = 1952542308 and w.id = $1`,
+    [workerId],
+  );
+}
+
 it('reconnects after a PostgreSQL restart and finishes every task', {
   timeout: 90_000,
 }, async () => {
@@ -126,12 +135,7 @@ it('recovers, after its connection drops, a task the database shows a worker hol
       (await admin.query('select state from tandem.tasks where id = $1', [rows[0].id])).rows[0]
         .state,
     ).toBe('running');
-    // Drop the worker's own connection (the one holding its liveness lock).
-    await admin.query(
-      `select pg_terminate_backend(l.pid) from pg_locks l join tandem.workers w on l.objid = w.lock_key
-        where l.locktype = 'advisory' and l.classid = 1952542308 and w.id = $1`,
-      [worker.id],
-    );
+    await dropWorkerConnection(admin, worker.id);
     await waitFor(
       async () =>
         (await admin.query('select state from tandem.tasks where id = $1', [rows[0].id])).rows[0]
@@ -236,11 +240,7 @@ it('writes the outcome of a task that finishes while the worker reconciles after
     ).rows[0].id as string;
     await locker.query('begin');
     await locker.query('select 1 from tandem.tasks where id = $1 for update', [stray]);
-    await admin.query(
-      `select pg_terminate_backend(l.pid) from pg_locks l join tandem.workers w on l.objid = w.lock_key
-        where l.locktype = 'advisory' and l.classid = 1952542308 and w.id = $1`,
-      [worker.id],
-    );
+    await dropWorkerConnection(admin, worker.id);
     await waitFor(
       async () =>
         (
@@ -255,7 +255,11 @@ it('writes the outcome of a task that finishes while the worker reconciles after
     open();
     await sleep(100);
     await locker.query('commit');
-    await waitFor(async () => (await state(id)) === 'succeeded', 5_000, 'the outcome to be written');
+    await waitFor(
+      async () => (await state(id)) === 'succeeded',
+      5_000,
+      'the outcome to be written',
+    );
     const lost = await admin.query('select lost from tandem.tasks where id = $1', [stray]);
     expect(lost.rows[0].lost).toBe(1);
   } finally {
