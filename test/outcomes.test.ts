@@ -133,6 +133,45 @@ describe('outcomes PostgreSQL cannot store', () => {
     await finished([id]);
     expect((await row(id)).errors[0].message).toBe('before\ufffdafter \ufffd!');
   });
+  it('writes a batch PostgreSQL refuses row by row: only the refused outcome becomes a failure', async () => {
+    // A rule of the application's own (a trigger) that validation cannot foresee.
+    await pool.query(`
+      create function public.refuse_poison() returns trigger language plpgsql as $$
+      begin
+        if new.result = '"poison"' then raise exception 'poison refused' using errcode = '22023'; end if;
+        return new;
+      end $$;
+      create trigger refuse_poison before update on tandem.tasks
+        for each row execute function public.refuse_poison()`);
+    try {
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      const task = defineTask({
+        name: 'results',
+        payload: z.object({ v: z.string() }),
+        handler: async ({ v }) => {
+          await gate; // every result lands in one batch
+          return v;
+        },
+      });
+      const { tandem, worker } = setup([task]);
+      const items = ['a', 'poison', 'b'].map((v) => ({ task, payload: { v } }));
+      const ids = (await tandem.enqueueMany(pool, items)).map((r) => r.id);
+      await worker.start();
+      await waitFor(() => worker.held === 3, 5_000, 'the three tasks to start');
+      open();
+      await finished(ids);
+      const [a, poison, b] = await Promise.all(ids.map(row));
+      expect([a.state, a.result, b.state, b.result]).toEqual(['succeeded', 'a', 'succeeded', 'b']);
+      expect(poison.state).toBe('failed');
+      expect(poison.errors.at(-1)).toMatchObject({ name: 'OutcomeNotStoredError' });
+      expect(poison.errors.at(-1).message).toMatch(/22023 poison refused/);
+    } finally {
+      await pool.query(
+        `drop trigger refuse_poison on tandem.tasks; drop function public.refuse_poison()`,
+      );
+    }
+  });
 });
 
 describe('thrown values JSON cannot describe', () => {

@@ -270,3 +270,47 @@ it('writes the outcome of a task that finishes while the worker reconciles after
     await tandem.close();
   }
 });
+
+it('settles the outcome whose claim is current when a batch holds two for one task', async () => {
+  const { freshDatabase } = await import('./support/db.js');
+  const { quietLogger } = await import('./support/quiet-logger.js');
+  const { runRound } = await import('../src/worker/round-trip.js');
+  const url = await freshDatabase();
+  const c = new pg.Client(url);
+  await c.connect();
+  try {
+    // Claim 8 of this worker is the current one; the outcome of its claim 7
+    // is still in the batch (written again after a reconnect).
+    const { rows } = await c.query(
+      `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
+       values ('t', '{}', 'running', 2, 'w-1', 8, now()) returning id::text`,
+    );
+    const outcome = (token: string, state: 'failed' | 'succeeded') => ({
+      id: rows[0].id as string,
+      token,
+      state,
+      resultJson: state === 'succeeded' ? '"ok"' : null,
+      delay_ms: null,
+      errorJson: null,
+      undo: false,
+    });
+    const round = {
+      settle: [outcome('8', 'succeeded'), outcome('7', 'failed')],
+      names: [],
+      counts: [],
+      discover: [],
+      boundQueues: [],
+      boundPriorities: [],
+      boundRunAts: [],
+      boundIds: [],
+      flowActive: false,
+    };
+    await runRound(c, 'w-1', '9', ['t'], round, quietLogger, false);
+    const after = (
+      await c.query('select state, result from tandem.tasks where id = $1', [rows[0].id])
+    ).rows[0];
+    expect(after).toEqual({ state: 'succeeded', result: 'ok' });
+  } finally {
+    await c.end();
+  }
+});

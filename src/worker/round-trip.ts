@@ -85,15 +85,29 @@ export async function runRound(
   logger: Logger,
   prepared = true,
 ): Promise<RoundResult> {
+  // The batch holds one outcome per task: a second one (another claim of
+  // the same task, written again after a reconnect) goes on its own first.
+  let batch = round.settle;
+  if (new Set(batch.map((r) => r.id)).size < batch.length) {
+    const seen = new Set<string>();
+    batch = [];
+    for (const r of round.settle) {
+      if (seen.has(r.id)) await settleAlone(conn, owner, r, logger);
+      else {
+        seen.add(r.id);
+        batch.push(r);
+      }
+    }
+  }
   try {
-    return await settleAndClaim(conn, owner, token, taskNames, round.settle, round, prepared);
+    return await settleAndClaim(conn, owner, token, taskNames, batch, round, prepared);
   } catch (err) {
-    if (!isRowError(err) || round.settle.length === 0) throw err;
+    if (!isRowError(err) || batch.length === 0) throw err;
     logger.warn(
       { err: { code: (err as { code?: string }).code, message: (err as Error).message } },
       'a batch of outcomes was refused by PostgreSQL; writing them one by one',
     );
-    for (const row of round.settle) await settleAlone(conn, owner, row, logger);
+    for (const row of batch) await settleAlone(conn, owner, row, logger);
     return settleAndClaim(conn, owner, token, taskNames, [], round, prepared);
   }
 }

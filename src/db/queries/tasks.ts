@@ -44,19 +44,30 @@ const appendError = (error: string) => `
     || jsonb_build_array(jsonb_build_object('started_at', t.started_at) || ${error})`;
 
 /**
+ * The guard of every statement that writes a task its worker holds, found
+ * by id: `state = 'running'` written so that the planner cannot use the
+ * running partial index (on owner) for it. That index holds an entry for
+ * every claim of the worker that vacuum has not yet removed: while a long
+ * transaction pins the xmin horizon, hundreds of thousands, which a lookup
+ * by owner reads in full, where one primary-key probe per id reads a few.
+ * The planner, whose statistics show few running rows, would pick it.
+ */
+const STILL_RUNNING = ` (t.state = 'running') is true`;
+
+/**
  * The worker's one statement per round trip: settle the outcomes of finished
- * attempts (parallel arrays $2, $6…$11: id, claim token, state, result JSON,
- * delay, error JSON, undo) and claim up to $4[i] runnable tasks from each
- * queue $3[i] for owner $1 under claim token $12, only of task names in $5 (a
+ * attempts ($2 their ids, $6 a JSON object from id to [claim token, state,
+ * result, delay, error, undo]) and claim up to $4[i] runnable tasks from each
+ * queue $3[i] for owner $1 under claim token $7, only of task names in $5 (a
  * worker leaves names it has no handler for to workers that do).
  *
  * Settling is guarded: only rows still running under this owner and claim
  * token change, so a worker that was declared dead, or a second copy of an
  * attempt, can never overwrite what happened after.
  *
- * Claiming: a queue with $13[i] set is scanned from the head of the claim
- * index (discovery); the others with one scan per (queue $14[j], priority
- * $15[j]) starting past the key ($16[j], $17[j]) of the rows this worker
+ * Claiming: a queue with $8[i] set is scanned from the head of the claim
+ * index (discovery); the others with one scan per (queue $9[j], priority
+ * $10[j]) starting past the key ($11[j], $12[j]) of the rows this worker
  * already claimed there (see src/worker/claim-bounds.ts): an index range
  * that never reads the dead entries earlier claims left behind, and ends at
  * the first task not yet due. The best $4[i] rows of each queue are claimed,
@@ -64,9 +75,12 @@ const appendError = (error: string) => `
  * skipped; paused queues give nothing; an owner no longer registered (it
  * was declared dead) claims nothing. Limited queues and task names (rows
  * of tandem.flow_limits) are left to tandem.claim_flow (src/worker/flow.ts).
- * Both updates find their rows through
- * `id = any(array)`: a join against the CTE would let the planner hash-join
- * a sequential scan of the whole table.
+ * Neither update joins: the settle finds its rows by primary key and looks
+ * each one's outcome up in the map (see STILL_RUNNING), the claim finds them
+ * through `id = any(array)`. A join lets the planner, which expects one
+ * running row of an owner, pick a nested loop that rescans one side for
+ * every row of the other (150 ms for a batch of 500), or hash-join a
+ * sequential scan of the whole table.
  *
  * The last row returned has a null id and carries the statement's snapshot
  * (xmin, xmax, transactions in progress), which decides when a claim bound
@@ -127,30 +141,33 @@ woken as (
 const FLOW_WHERE = `
  where (select count(*) from woken) + (select count(*) from unslotted_keys) >= 0`;
 
+/** The outcome of task `t` in the settle's map ($6): [token, state, result, delay, error, undo]. */
+const OUTCOME = `((select m from outcomes) -> t.id::text)`;
+/** Element i of task t's outcome, as jsonb (`out`) or as text (`outText`). */
+const out = (i: number) => `(${OUTCOME} -> ${i})`;
+const outText = (i: number) => `(${OUTCOME} ->> ${i})`;
+
 const settleAndClaim = (flow: boolean) => `
-with ${flow ? WAS_COUNTED : ''}settled as (
+with outcomes as (select $6::jsonb as m),
+${flow ? WAS_COUNTED : ''}settled as (
   update tandem.tasks t set
-    state = s.state,
-    result = nullif(s.result::jsonb, 'null'),
-    attempt = t.attempt - (case when s.undo then 1 else 0 end),
-    run_at = case when s.delay_ms is null then t.run_at
-                  else now() + s.delay_ms * interval '1 millisecond' end,
-    started_at = case when s.undo then null else t.started_at end,
-    finished_at = case when s.state in ('succeeded', 'failed', 'cancelled') then now() end,
-    errors = case when s.error::jsonb = 'null' then t.errors else${appendError('s.error::jsonb')} end,
+    state = ${outText(1)},
+    result = nullif(${out(2)}, 'null'),
+    attempt = t.attempt - (case when (${outText(5)})::boolean then 1 else 0 end),
+    run_at = case when ${outText(3)} is null then t.run_at
+                  else now() + (${outText(3)})::bigint * interval '1 millisecond' end,
+    started_at = case when (${outText(5)})::boolean then null else t.started_at end,
+    finished_at = case when ${outText(1)} in ('succeeded', 'failed', 'cancelled') then now() end,
+    errors = case when ${out(4)} = 'null' then t.errors else${appendError(out(4))} end,
     owner = null,
     claim_token = null${flow ? FLOW_UNCOUNT : ''}
-  from rows from (
-    unnest($2::bigint[]), unnest($6::bigint[]), unnest($7::text[]), json_array_elements($8::json),
-    unnest($9::bigint[]), json_array_elements($10::json), unnest($11::boolean[])
-  ) as s(id, token, state, result, delay_ms, error, undo)
-  where t.id = any($2::bigint[]) and t.id = s.id
-    and t.owner = $1 and t.claim_token = s.token and t.state = 'running'
+  where t.id = any($2::bigint[]) and t.owner = $1 and${STILL_RUNNING}
+    and t.claim_token = (${outText(0)})::bigint
   returning t.id
 ),
 ${flow ? FLOW_RELEASE : ''}asked as (
   select q.queue, q.n, q.discover
-    from unnest($3::text[], $4::integer[], $13::boolean[]) as q(queue, n, discover)
+    from unnest($3::text[], $4::integer[], $8::boolean[]) as q(queue, n, discover)
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
      and not exists (select 1 from tandem.flow_limits l where l.scope = 'queue' and l.name = q.queue)
@@ -176,7 +193,7 @@ candidates as (
    where a.discover
   union all
   select a.queue, c.id, c.priority, c.run_at
-    from unnest($14::text[], $15::integer[], $16::text[], $17::bigint[])
+    from unnest($9::text[], $10::integer[], $11::text[], $12::bigint[])
            as b(queue, priority, after_run_at, after_id)
     join asked a on a.queue = b.queue and not a.discover
    cross join lateral (
@@ -200,7 +217,7 @@ chosen as (
 claimed as (
   update tandem.tasks t
      set state = 'running', attempt = t.attempt + 1, started_at = now(), owner = $1,
-         claim_token = $12
+         claim_token = $7
    where t.id = any(array(select id from chosen))
   returning t.id, t.name, t.queue, t.payload, t.key, t.attempt, t.max_attempts,
             t.timeout_ms, t.metadata, t.priority, t.run_at
@@ -242,17 +259,17 @@ export const taskSettleAndClaimFlow = settleAndClaim(true);
  */
 export const taskSettleOne = `
 update tandem.tasks t set
-  state = $4,
+  state = $4::text,
   result = nullif($5::jsonb, 'null'),
   attempt = t.attempt - (case when $8 then 1 else 0 end),
   run_at = case when $6::bigint is null then t.run_at
                 else now() + $6::bigint * interval '1 millisecond' end,
   started_at = case when $8 then null else t.started_at end,
-  finished_at = case when $4 in ('succeeded', 'failed', 'cancelled') then now() end,
+  finished_at = case when $4::text in ('succeeded', 'failed', 'cancelled') then now() end,
   errors = case when $7::jsonb = 'null' then t.errors else${appendError('$7::jsonb')} end,
   owner = null,
   claim_token = null
-where t.id = $2 and t.owner = $1 and t.claim_token = $3 and t.state = 'running'
+where t.id = $2 and t.owner = $1 and t.claim_token = $3 and${STILL_RUNNING}
 returning t.id`;
 
 /**
@@ -265,8 +282,7 @@ export const taskHeldConfirm = `
 select t.id::text as id, t.claim_token::text as token
   from tandem.tasks t
   join unnest($2::bigint[], $3::bigint[]) as h(id, token) on t.id = h.id
- where t.id = any($2::bigint[]) and t.owner = $1 and t.claim_token = h.token
-   and t.state = 'running'`;
+ where t.owner = $1 and t.claim_token = h.token and${STILL_RUNNING}`;
 
 /**
  * First statement of a transactional task's transaction: lock the task row
@@ -275,16 +291,16 @@ select t.id::text as id, t.claim_token::text as token
  * completion commit together or not at all.
  */
 export const taskLockHeld = `
-select 1 from tandem.tasks
- where id = $1 and claim_token = $2 and owner = $3 and state = 'running'
+select 1 from tandem.tasks t
+ where t.id = $1 and t.claim_token = $2 and t.owner = $3 and${STILL_RUNNING}
    for update`;
 
 /** Last statement of a transactional task's transaction. */
 export const taskSucceedHeld = `
-update tandem.tasks
+update tandem.tasks t
    set state = 'succeeded', result = $4::jsonb, finished_at = now(), owner = null,
        claim_token = null
- where id = $1 and claim_token = $2 and owner = $3 and state = 'running'`;
+ where t.id = $1 and t.claim_token = $2 and t.owner = $3 and${STILL_RUNNING}`;
 
 /** Cancel a task that is not running. */
 export const taskCancelWaiting = `
