@@ -47,19 +47,25 @@ const effect = defineTask({
 });
 
 /** Session state on the pooler's server connections, seen through the pooler. */
-async function pooledSessionState(): Promise<{ asyncCommits: number; tandemSettings: number }> {
+async function pooledSessionState(): Promise<{
+  asyncCommits: number;
+  customPlans: number;
+  tandemSettings: number;
+}> {
   const pool = new pg.Pool({ connectionString: bouncer.url, max: 8 });
   try {
     const seen = await Promise.all(
       Array.from({ length: 16 }, () =>
         pool.query(
           `select current_setting('synchronous_commit') as sc,
+                  current_setting('plan_cache_mode') as pcm,
                   current_setting('tandem.notified_' || md5('default'), true) as notified`,
         ),
       ),
     );
     return {
       asyncCommits: seen.filter((r) => r.rows[0].sc !== 'on').length,
+      customPlans: seen.filter((r) => r.rows[0].pcm !== 'auto').length,
       tandemSettings: seen.filter((r) => r.rows[0].notified).length,
     };
   } finally {
@@ -115,7 +121,11 @@ describe.runIf(run)('behind PgBouncer in transaction mode', () => {
       logger: quietLogger,
     });
     await runThrough(tandem, tandem.worker({ pollInterval: 100 }));
-    expect(await pooledSessionState()).toEqual({ asyncCommits: 0, tandemSettings: 0 });
+    expect(await pooledSessionState()).toEqual({
+      asyncCommits: 0,
+      customPlans: 0,
+      tandemSettings: 0,
+    });
     expect(await heldLivenessLocks()).toBe(0);
     await direct.query('truncate tandem.tasks, effects');
   });
@@ -127,7 +137,11 @@ describe.runIf(run)('behind PgBouncer in transaction mode', () => {
       logger: quietLogger,
     });
     await runThrough(tandem, tandem.worker({ session: false, pollInterval: 100 }));
-    expect(await pooledSessionState()).toEqual({ asyncCommits: 0, tandemSettings: 0 });
+    expect(await pooledSessionState()).toEqual({
+      asyncCommits: 0,
+      customPlans: 0,
+      tandemSettings: 0,
+    });
     expect(await heldLivenessLocks()).toBe(0);
     await direct.query('truncate tandem.tasks, effects');
   });
