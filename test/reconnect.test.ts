@@ -314,3 +314,85 @@ it('settles the outcome whose claim is current when a batch holds two for one ta
     await c.end();
   }
 });
+
+/**
+ * A TCP proxy that can hold what the server sends and then hand it over in
+ * one write: a reply and the end of its connection reach the client together.
+ */
+async function startHoldingProxy(target: URL) {
+  const { createServer, connect } = await import('node:net');
+  let holding = false;
+  const pipes: { client: import('node:net').Socket; held: Buffer[]; ended: boolean }[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    const pipe = { client, held: [] as Buffer[], ended: false };
+    pipes.push(pipe);
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => (holding ? pipe.held.push(d) : client.write(d)));
+    upstream.on('end', () => {
+      if (holding) pipe.ended = true;
+      else client.end();
+    });
+    client.on('end', () => upstream.end());
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.port = String((server.address() as import('node:net').AddressInfo).port);
+  return {
+    url: url.toString(),
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const p of pipes) {
+        if (p.held.length > 0) p.client.write(Buffer.concat(p.held.splice(0)));
+        if (p.ended) p.client.end();
+      }
+    },
+    close: () => {
+      for (const p of pipes) p.client.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+it('starts the tasks of a claim whose reply arrived together with the end of its connection', async () => {
+  const { freshDatabase } = await import('./support/db.js');
+  const { quietLogger } = await import('./support/quiet-logger.js');
+  const url = await freshDatabase();
+  const proxy = await startHoldingProxy(new URL(url));
+  let ran = 0;
+  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void ran++ });
+  const tandem = createTandem({ connectionString: proxy.url, tasks: [job], logger: quietLogger });
+  const worker = tandem.worker({ queues: { default: 1 }, pollInterval: 100 });
+  await worker.start();
+  const admin = new pg.Client(url);
+  await admin.connect();
+  try {
+    proxy.hold();
+    // A polling round trip claims them; its reply waits in the proxy.
+    await admin.query(
+      `insert into tandem.tasks (name, payload) select 'job', '{}' from generate_series(1, 3)`,
+    );
+    await waitFor(
+      async () =>
+        (await admin.query(`select 1 from tandem.tasks where state = 'running'`)).rows.length > 0,
+      5_000,
+      'a claim to commit',
+    );
+    await sleep(100);
+    await dropWorkerConnection(admin, worker.id);
+    await sleep(100);
+    proxy.release();
+    await waitFor(() => ran === 3, 10_000, 'every claimed task to run');
+  } finally {
+    proxy.release();
+    await admin.end();
+    await worker.stop();
+    await tandem.close();
+    await proxy.close();
+  }
+});

@@ -255,7 +255,12 @@ async function runCase(
         );
         if (rows && rows[0]!.n === 0) break;
         if (performance.now() - t0 > 180_000) {
-          result.note += '; tasks still unfinished 180 s after the producer stopped';
+          const stuck = await observer.query(
+            `select id, state, attempt, lost, owner, claim_token, run_at,
+                    (select count(*)::int from tandem.workers w where w.id = t.owner) as owner_registered
+               from tandem.tasks t where state in ('queued', 'retrying', 'running') order by id limit 5`,
+          );
+          result.note += `; tasks still unfinished 180 s after the producer stopped: ${JSON.stringify(stuck)}`;
           break;
         }
         await sleep(200);

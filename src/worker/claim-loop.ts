@@ -131,7 +131,12 @@ export class ClaimLoop {
    * joins the next, larger batch.
    */
   launch(): void {
-    if (this.inFlight || !this.control.connected) return;
+    if (!this.control.connected) return;
+    // Tasks claimed while the connection was down (their round trip ended
+    // just as it went) wait in the buffers: start them now. Nothing else
+    // would: with full buffers and nothing to settle, no round trip goes out.
+    this.host.dispatch();
+    if (this.inFlight) return;
     const round = this.nextRound();
     if (!round) return;
     this.inFlight = true;
