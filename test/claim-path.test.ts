@@ -155,19 +155,36 @@ it('does not read again, claim after claim, a backlog of task names it has no ha
   }
 });
 
+/** A worker of no-op tasks on a database of its own, and a count of the tasks it ran. */
+async function countingWorker(concurrency: number, pollInterval: number) {
+  const db = await freshDatabase();
+  const admin = new pg.Pool({ connectionString: db });
+  let ran = 0;
+  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void ran++ });
+  const tandem = createTandem({ connectionString: db, tasks: [job], logger: quietLogger });
+  const worker = tandem.worker({ queues: { default: concurrency }, pollInterval });
+  await worker.start();
+  return {
+    db,
+    admin,
+    tandem,
+    job,
+    ran: () => ran,
+    stop: async () => {
+      await worker.stop();
+      await tandem.close();
+      await admin.end();
+    },
+  };
+}
+
 it('claims by index once the table has grown, though the worker started on an empty one', {
   timeout: 60_000,
 }, async () => {
   // A worker started against an almost empty table: a plan cached then
   // (a prepared statement's generic plan) would read the whole table with
   // every claim once it holds a backlog and a history.
-  const db = await freshDatabase();
-  const admin = new pg.Pool({ connectionString: db });
-  let done = 0;
-  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void done++ });
-  const tandem = createTandem({ connectionString: db, tasks: [job], logger: quietLogger });
-  const worker = tandem.worker({ queues: { default: 2 }, pollInterval: 50 });
-  await worker.start();
+  const { admin, tandem, job, ran, stop } = await countingWorker(2, 50);
   const seqScans = async () =>
     Number(
       (
@@ -180,7 +197,7 @@ it('claims by index once the table has grown, though the worker started on an em
     // Enough round trips on the small table for plans to be cached.
     for (let i = 0; i < 20; i++) {
       await tandem.enqueue(admin, job, {});
-      await waitFor(() => done === i + 1, 5_000, 'the task to run');
+      await waitFor(() => ran() === i + 1, 5_000, 'the task to run');
     }
     await admin.query(
       `insert into tandem.tasks (name, payload, state, attempt, finished_at)
@@ -190,27 +207,19 @@ it('claims by index once the table has grown, though the worker started on an em
     const before = await seqScans();
     for (let i = 0; i < 20; i++) {
       await tandem.enqueue(admin, job, {});
-      await waitFor(() => done === 21 + i, 5_000, 'the task to run');
+      await waitFor(() => ran() === 21 + i, 5_000, 'the task to run');
     }
     await sleep(1_500);
     expect((await seqScans()) - before).toBeLessThanOrEqual(2);
   } finally {
-    await worker.stop();
-    await tandem.close();
-    await admin.end();
+    await stop();
   }
 });
 
 it('settles without reading the running index, whose dead entries pile up while the horizon is pinned', {
   timeout: 60_000,
 }, async () => {
-  const db = await freshDatabase();
-  const admin = new pg.Pool({ connectionString: db });
-  let done = 0;
-  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void done++ });
-  const tandem = createTandem({ connectionString: db, tasks: [job], logger: quietLogger });
-  const worker = tandem.worker({ queues: { default: 10 }, pollInterval: 100 });
-  await worker.start();
+  const { db, admin, tandem, job, ran, stop } = await countingWorker(10, 100);
   const pin = new pg.Client(db);
   await pin.connect();
   await pin.query('begin; select txid_current()');
@@ -223,7 +232,7 @@ it('settles without reading the running index, whose dead entries pile up while 
       ).rows[0].idx_tup_read,
     );
   const produce = async (n: number) => {
-    const target = done + n;
+    const target = ran() + n;
     for (let i = 0; i < n; i += 100) {
       await tandem.enqueueMany(
         admin,
@@ -231,7 +240,7 @@ it('settles without reading the running index, whose dead entries pile up while 
       );
       await sleep(5);
     }
-    await waitFor(() => done === target, 30_000, 'every task to run');
+    await waitFor(() => ran() === target, 30_000, 'every task to run');
   };
   try {
     // Every claim of this worker leaves an entry under its owner that vacuum cannot remove.
@@ -246,8 +255,6 @@ it('settles without reading the running index, whose dead entries pile up while 
   } finally {
     await pin.query('rollback');
     await pin.end();
-    await worker.stop();
-    await tandem.close();
-    await admin.end();
+    await stop();
   }
 });
