@@ -372,7 +372,11 @@ describe('queues, workers, schedules, stats, failures, operator log, health, Ope
   it('GET /healthz: 200 with the schema version, 503 when the database is unusable', async () => {
     const ok = await call(app, 'GET', '/healthz');
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ status: 'ok', schema_version: 10, expected_schema_version: 10 });
+    expect(ok.body).toMatchObject({
+      status: 'ok',
+      schema_version: 10,
+      expected_schema_version: 10,
+    });
     const u = new URL(url);
     u.pathname = '/tandem_no_such_database';
     const broken = createTandem({ connectionString: u.toString(), logger: quietLogger });
