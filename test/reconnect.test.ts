@@ -159,25 +159,34 @@ it('recovers, after its connection drops, a task the database shows a worker hol
   }
 });
 
-it('after reconnecting, releases a task held under a newer claim than the outcome it still has', async () => {
+/**
+ * A client on a fresh database where one task, at its second attempt, runs
+ * under worker 'w-1' with claim `token`.
+ */
+async function heldTask(token: number): Promise<{ c: pg.Client; id: string }> {
   const { freshDatabase } = await import('./support/db.js');
+  const c = new pg.Client(await freshDatabase());
+  await c.connect();
+  const { rows } = await c.query(
+    `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
+     values ('t', '{}', 'running', 2, 'w-1', $1, now()) returning id::text`,
+    [token],
+  );
+  return { c, id: rows[0].id };
+}
+
+it('after reconnecting, releases a task held under a newer claim than the outcome it still has', async () => {
   const { quietLogger } = await import('./support/quiet-logger.js');
   const { reconcile } = await import('../src/worker/reconcile.js');
   const { RecentOutcomes } = await import('../src/worker/round-trip.js');
-  const url = await freshDatabase();
-  const c = new pg.Client(url);
-  await c.connect();
+  // The database shows claim 7 of this worker running: a round trip whose
+  // reply was lost with the connection. The worker only has the outcome of
+  // the task's earlier claim 6.
+  const { c, id } = await heldTask(7);
   try {
-    // The database shows claim 7 of this worker running: a round trip whose
-    // reply was lost with the connection. The worker only has the outcome of
-    // the task's earlier claim 6.
-    const { rows } = await c.query(
-      `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
-       values ('t', '{}', 'running', 2, 'w-1', 7, now()) returning id::text`,
-    );
     const outcomes = [
       {
-        id: rows[0].id,
+        id,
         token: '6',
         state: 'retrying' as const,
         resultJson: null,
@@ -193,9 +202,7 @@ it('after reconnecting, releases a task held under a newer claim than the outcom
       quietLogger,
     );
     const after = (
-      await c.query('select state, owner, attempt, lost from tandem.tasks where id = $1', [
-        rows[0].id,
-      ])
+      await c.query('select state, owner, attempt, lost from tandem.tasks where id = $1', [id])
     ).rows[0];
     expect(after).toEqual({ state: 'retrying', owner: null, attempt: 1, lost: 1 });
   } finally {
@@ -272,21 +279,14 @@ it('writes the outcome of a task that finishes while the worker reconciles after
 });
 
 it('settles the outcome whose claim is current when a batch holds two for one task', async () => {
-  const { freshDatabase } = await import('./support/db.js');
   const { quietLogger } = await import('./support/quiet-logger.js');
   const { runRound } = await import('../src/worker/round-trip.js');
-  const url = await freshDatabase();
-  const c = new pg.Client(url);
-  await c.connect();
+  // Claim 8 of this worker is the current one; the outcome of its claim 7
+  // is still in the batch (written again after a reconnect).
+  const { c, id } = await heldTask(8);
   try {
-    // Claim 8 of this worker is the current one; the outcome of its claim 7
-    // is still in the batch (written again after a reconnect).
-    const { rows } = await c.query(
-      `insert into tandem.tasks (name, payload, state, attempt, owner, claim_token, started_at)
-       values ('t', '{}', 'running', 2, 'w-1', 8, now()) returning id::text`,
-    );
     const outcome = (token: string, state: 'failed' | 'succeeded') => ({
-      id: rows[0].id as string,
+      id: id,
       token,
       state,
       resultJson: state === 'succeeded' ? '"ok"' : null,
@@ -306,9 +306,8 @@ it('settles the outcome whose claim is current when a batch holds two for one ta
       flowActive: false,
     };
     await runRound(c, 'w-1', '9', ['t'], round, quietLogger, false);
-    const after = (
-      await c.query('select state, result from tandem.tasks where id = $1', [rows[0].id])
-    ).rows[0];
+    const after = (await c.query('select state, result from tandem.tasks where id = $1', [id]))
+      .rows[0];
     expect(after).toEqual({ state: 'succeeded', result: 'ok' });
   } finally {
     await c.end();
