@@ -7,7 +7,7 @@
  */
 import type { TandemClient } from '../client/client.js';
 import { flowClaim } from '../db/queries/flow.js';
-import { taskSettleAndClaimFlow } from '../db/queries/tasks.js';
+import { taskSettleAndClaimFlow } from '../db/queries/settle-and-claim.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { TaskState } from '../types.js';

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { taskSettleAndClaim, taskSettleAndClaimFlow, taskSettleOne } from '../db/queries/tasks.js';
+import { taskSettleAndClaim, taskSettleAndClaimFlow } from '../db/queries/settle-and-claim.js';
+import { taskSettleOne } from '../db/queries/tasks.js';
 import type { Logger } from '../types.js';
 import type { RoundSnapshot } from './claim-bounds.js';
 import { type ClaimedTask, type SettleRow, toSettleParams, unstorableRow } from './outcome.js';
