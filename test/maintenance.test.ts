@@ -119,7 +119,7 @@ describe('cron', () => {
          from tandem.tasks where key like 'cron:minutely:%'
         group by created_at order by n desc`,
     );
-    const { n, oldest, newest } = rows[0];
+    const { n, oldest, newest } = rows[0]!;
     expect(n).toBe(1_000);
     expect((newest.getTime() - oldest.getTime()) / 60_000).toBe(999);
     expect(rows.slice(1).every((r) => r.n === 1)).toBe(true);
