@@ -40,6 +40,10 @@ it('reads about one claim-index entry per task while the horizon is pinned', {
   const pin = new pg.Client(url);
   await pin.connect();
   await pin.query('begin; select txid_current()');
+  // A snapshot lists the pin's transaction as in progress only once a later
+  // one has finished; on a busy server that is at once. Until then, and for
+  // a second after, claims start from before the pin (claim-bounds.ts).
+  await pool.query('select txid_current()');
   try {
     await sleep(1_500); // stats of earlier work flushed
     const before = await indexReads();
@@ -64,6 +68,68 @@ it('reads about one claim-index entry per task while the horizon is pinned', {
     await pin.end();
     await worker.stop();
     await tandem.close();
+  }
+});
+
+it('never scans the dead head of the claim index while a claim waits: the probe does, on a pooled connection', {
+  timeout: 60_000,
+}, async () => {
+  let done = 0;
+  const job = defineTask({ name: 'job', payload: z.object({}), handler: () => void done++ });
+  // The worker's session (claims) goes direct; everything else shares one pooled connection.
+  const shared = new pg.Pool({ connectionString: url, max: 1 });
+  const tandem = createTandem({
+    pool: shared,
+    sessionConnectionString: url,
+    tasks: [job],
+    logger: quietLogger,
+  });
+  const worker = tandem.worker({ queues: { default: 10 }, pollInterval: 100 });
+  await worker.start();
+  const pin = new pg.Client(url);
+  await pin.connect();
+  await pin.query('begin; select txid_current()');
+  await pool.query('select txid_current()'); // the pin shows in snapshots (see above)
+  let held: pg.PoolClient | null = null;
+  try {
+    // 30,000 dead entries at the head of the claim index.
+    const enqueue = (n: number) =>
+      tandem.enqueueMany(
+        pool,
+        Array.from({ length: n }, () => ({ task: job, payload: {} })),
+      );
+    for (let i = 0; i < 30; i++) await enqueue(1_000);
+    await waitFor(() => done === 30_000, 30_000, 'the first tasks');
+    // The probe cannot run now: its pooled connection is taken.
+    held = await shared.connect();
+    await sleep(1_500); // stats of earlier work flushed
+    const before = await indexReads();
+    // 3 s of tasks: a claim that scanned from the head (every 2 s, say)
+    // would read the 30,000 dead entries at least once.
+    for (let i = 0; i < 100; i++) {
+      await enqueue(20);
+      await sleep(30);
+    }
+    await waitFor(() => done === 32_000, 30_000, 'the trickle');
+    await sleep(1_500);
+    const perTask = ((await indexReads()) - before) / 2_000;
+    console.log(`claim-index entries read per task without the probe: ${perTask.toFixed(1)}`);
+    expect(perTask).toBeLessThan(5);
+    // Once the probe runs again, it finds a task that landed behind the claims.
+    held.release();
+    held = null;
+    const [behind] = await tandem.enqueueMany(pool, [
+      { task: job, payload: {}, options: { runAt: new Date(Date.now() - 3_600_000) } },
+    ]);
+    // (It waited for its connection: it probes again within 10 s.)
+    await waitFor(() => done === 32_001, 15_000, `task ${behind!.id}, due an hour ago`);
+  } finally {
+    held?.release();
+    await pin.query('rollback');
+    await pin.end();
+    await worker.stop();
+    await tandem.close();
+    await shared.end();
   }
 });
 

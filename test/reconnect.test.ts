@@ -298,7 +298,6 @@ it('settles the outcome whose claim is current when a batch holds two for one ta
       settle: [outcome('8', 'succeeded'), outcome('7', 'failed')],
       names: [],
       counts: [],
-      discover: [],
       boundQueues: [],
       boundPriorities: [],
       boundRunAts: [],

@@ -7,7 +7,7 @@
  */
 import type { TandemClient } from '../client/client.js';
 import { flowClaim } from '../db/queries/flow.js';
-import { taskSettleAndClaimFlow } from '../db/queries/settle-and-claim.js';
+import { claimProbe, taskSettleAndClaimFlow } from '../db/queries/settle-and-claim.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { TaskState } from '../types.js';
@@ -90,7 +90,14 @@ export class InlineWorker {
     const { ids, rest } = toSettleParams(settle);
     const names = [...this.client.taskDefinitions.keys()];
     const token = this.nextToken();
-    // Every claim scans from the head of the index (no claim bounds here).
+    // Every claim starts at the first runnable task of each priority (no
+    // claim bounds kept here).
+    const heads = await this.client.sql.query<{
+      queue: string;
+      priority: number;
+      run_key: string;
+      id: string;
+    }>(claimProbe, [queues, names]);
     const rows = await this.client.sql.query<ClaimedTask>(taskSettleAndClaimFlow, [
       this.id,
       ids,
@@ -99,11 +106,10 @@ export class InlineWorker {
       names,
       ...rest,
       token,
-      queues.map(() => true),
-      [],
-      [],
-      [],
-      [],
+      heads.map((h) => h.queue),
+      heads.map((h) => h.priority),
+      heads.map((h) => h.run_key),
+      heads.map((h) => String(BigInt(h.id) - 1n)),
     ]);
     const tasks = rows.filter((r) => r.id !== null);
     // Tasks under limits: claimed as a worker claims them, within their limits.

@@ -22,11 +22,16 @@
  * from before the checkpoint, and it claimed them), or running for longer
  * than LAG_MAX_MS: a transaction open that long (the idle session pinning
  * the horizon, a migration) must not hold every bound back, and a task it
- * commits behind a bound waits for discovery. Discovery rounds scan from
- * the head of the index, every DISCOVER_MS or less often when they are slow
- * (at most ~5 % of the time); they also find tasks given back with their
- * old `run_at`, an explicit `runAt` in the past, and priorities this worker
- * has not seen.
+ * commits behind a bound waits for the probe.
+ *
+ * The probe (claim-probe.ts) finds what lands behind the bounds: tasks
+ * given back with their old `run_at`, an explicit `runAt` in the past, a
+ * late commit, priorities this worker has not seen. It reads the first
+ * runnable key of each priority from the head of the index, on a
+ * connection of its own, and moves a bound back before it (`lower`). So
+ * the dead head is read there, every few seconds, and never while a claim
+ * waits. A round planned before a bound moved back learns nothing about
+ * that priority: its scan started past the key the probe found.
  */
 
 /** A key in claim order within one queue and priority: `(run_at, id)`. */
@@ -58,9 +63,6 @@ export interface RoundSnapshot {
 }
 
 const LAG_MAX_MS = 1_000;
-const DISCOVER_MS = 2_000;
-/** Discovery may take this share of the time at most. */
-const DISCOVER_SHARE = 20;
 const MAX_PRIORITIES = 16;
 /** Before any task: run_at is checked to lie between 1970 and 9999 at enqueue. */
 const FROM_START: ClaimKey = { runAt: '0001-01-01 00:00:00.000000', id: 0n };
@@ -75,11 +77,12 @@ interface PriorityState {
   bound: ClaimKey;
   checkpoints: Checkpoint[];
   lastClaimAt: number;
+  /** The generation in which the probe last moved this bound back. */
+  lowered: number;
 }
 
 interface QueueBounds {
   priorities: Map<number, PriorityState>;
-  nextDiscoveryAt: number;
 }
 
 /** Keys compare as text (run_at in UTC, fixed width) then id. */
@@ -98,6 +101,8 @@ export class ClaimBounds {
   private snapshot: RoundSnapshot = { xmin: 0n, xmax: 0n, xip: [] };
   private inProgress = new Set<bigint>();
   private seenAt = 0;
+  /** Bumped each time the probe moves a bound back; rounds record it when planned. */
+  generation = 0;
 
   /** @param known queue → priorities of the task definitions it holds (scanned from the start). */
   constructor(known: ReadonlyMap<string, readonly number[]>) {
@@ -110,7 +115,7 @@ export class ClaimBounds {
   private queue(name: string): QueueBounds {
     let q = this.queues.get(name);
     if (!q) {
-      q = { priorities: new Map(), nextDiscoveryAt: 0 };
+      q = { priorities: new Map() };
       this.queues.set(name, q);
     }
     return q;
@@ -119,10 +124,10 @@ export class ClaimBounds {
   private priority(q: QueueBounds, p: number, now: number): PriorityState {
     let s = q.priorities.get(p);
     if (!s) {
-      s = { bound: FROM_START, checkpoints: [], lastClaimAt: now };
+      s = { bound: FROM_START, checkpoints: [], lastClaimAt: now, lowered: 0 };
       q.priorities.set(p, s);
       if (q.priorities.size > MAX_PRIORITIES) {
-        // Forget the priority claimed from least recently; discovery finds it again.
+        // Forget the priority claimed from least recently; the probe finds it again.
         let oldest: number | null = null;
         for (const [k, v] of q.priorities)
           if (k !== p && (oldest === null || v.lastClaimAt < q.priorities.get(oldest)!.lastClaimAt))
@@ -134,17 +139,23 @@ export class ClaimBounds {
   }
 
   /**
-   * Makes the next round of every queue scan from the head of the index:
-   * rows a claim left to others (task names under limits, claimed by
-   * tandem.claim_flow) may be behind the bounds when they come back.
+   * Moves bounds back before the first runnable key of each priority the
+   * probe found (creating the priorities not seen yet); true when one moved.
    */
-  discoverNext(): void {
-    for (const q of this.queues.values()) q.nextDiscoveryAt = 0;
-  }
-
-  /** Whether the next round of `queue` scans from the head of the index. */
-  discovers(queue: string, now = performance.now()): boolean {
-    return now >= this.queue(queue).nextDiscoveryAt;
+  lower(queue: string, found: readonly BoundRow[], now = performance.now()): boolean {
+    const q = this.queue(queue);
+    let moved = false;
+    for (const f of found) {
+      const s = this.priority(q, f.priority, now);
+      const before: ClaimKey = { runAt: f.runAt, id: BigInt(f.id) - 1n };
+      if (compareKeys(before, s.bound) >= 0) continue;
+      if (!moved) this.generation++;
+      moved = true;
+      s.bound = before;
+      s.checkpoints = [];
+      s.lowered = this.generation;
+    }
+    return moved;
   }
 
   /** The bounded scans of `queue` for the next round. */
@@ -179,23 +190,24 @@ export class ClaimBounds {
    * worker's task names was left up to that run_at (one second before the
    * round's now()), and the bounds may move there, past rows of names other
    * workers run, once the round's transactions in progress have settled.
+   * `generation` is the one the round was planned in.
    */
   observe(
     queue: string,
     claimed: readonly ClaimedKey[],
     exhaustedTo: string | null,
-    discovered: boolean,
-    durationMs: number,
+    generation: number,
     now = performance.now(),
   ): void {
     const q = this.queue(queue);
     const exhausted = exhaustedTo !== null;
-    if (discovered) q.nextDiscoveryAt = now + Math.max(DISCOVER_MS, durationMs * DISCOVER_SHARE);
     const last = new Map<number, ClaimKey>();
     for (const c of claimed) last.set(c.priority, { runAt: c.runAt, id: BigInt(c.id) });
     for (const p of last.keys()) this.priority(q, p, now).lastClaimAt = now;
     const upTo: ClaimKey | null = exhausted ? { runAt: exhaustedTo, id: 0n } : null;
     for (const [p, s] of q.priorities) {
+      // Moved back after the round was planned: the round scanned past the probe's key.
+      if (s.lowered > generation) continue;
       const claimedTo = last.get(p);
       const k = upTo ? (claimedTo ? maxKey(claimedTo, upTo) : upTo) : claimedTo;
       if (k && compareKeys(k, s.bound) > 0) s.checkpoints.push({ key: k, xip: this.snapshot.xip });

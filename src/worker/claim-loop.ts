@@ -13,11 +13,10 @@ interface Asked {
   q: QueueState;
   n: number;
   wakes: number;
-  /** Scanned from the head of the claim index. */
-  discovered: boolean;
 }
 
-type PlannedRound = Round & { asked: Asked[]; flow: FlowAsk[] };
+/** A round as planned: what it asks of each queue, and the bounds' generation it saw. */
+type PlannedRound = Round & { asked: Asked[]; flow: FlowAsk[]; generation: number };
 
 export interface ClaimLoopOptions {
   /** The task names this worker has handlers for. */
@@ -176,7 +175,6 @@ export class ClaimLoop {
     const names: string[] = [];
     const counts: number[] = [];
     const asked: Asked[] = [];
-    const discover: boolean[] = [];
     const boundQueues: string[] = [];
     const boundPriorities: number[] = [];
     const boundRunAts: string[] = [];
@@ -192,10 +190,7 @@ export class ClaimLoop {
         if (settle.length === 0 && q.buffer.length > pre / 2) continue;
         names.push(q.name);
         counts.push(want);
-        const d = this.bounds.discovers(q.name);
-        discover.push(d);
-        asked.push({ q, n: want, wakes: q.wakes, discovered: d });
-        if (d) continue;
+        asked.push({ q, n: want, wakes: q.wakes });
         for (const b of this.bounds.bounds(q.name)) {
           boundQueues.push(q.name);
           boundPriorities.push(b.priority);
@@ -216,7 +211,7 @@ export class ClaimLoop {
       names,
       counts,
       asked,
-      discover,
+      generation: this.bounds.generation,
       boundQueues,
       boundPriorities,
       boundRunAts,
@@ -228,7 +223,6 @@ export class ClaimLoop {
     let result: RoundResult;
     let flowed: FlowResult[] = [];
     const token = String(++this.claimToken);
-    const began = performance.now();
     try {
       result = await this.control.withClient(async (c) => {
         const main = await runRound(
@@ -261,17 +255,12 @@ export class ClaimLoop {
       this.wakeBackoff = null;
       return;
     }
-    this.accept(round, result, flowed, performance.now() - began);
+    this.accept(round, result, flowed);
     this.host.dispatch();
   }
 
   /** Hands a round's claimed tasks to their queues and learns from what came back. */
-  private accept(
-    round: PlannedRound,
-    result: RoundResult,
-    flowed: FlowResult[],
-    tookMs: number,
-  ): void {
+  private accept(round: PlannedRound, result: RoundResult, flowed: FlowResult[]): void {
     const { claimed, snapshot, scanned, scannedTo } = result;
     this.recent.add(round.settle);
     this.stats.claimed += claimed.length;
@@ -288,7 +277,7 @@ export class ClaimLoop {
       const mine = byQueue.get(a.q.name) ?? [];
       const keys = mine.map((t) => ({ priority: t.priority, runAt: t.run_key, id: t.id }));
       const exhausted = mine.length < a.n ? scannedTo : null;
-      this.bounds.observe(a.q.name, keys, exhausted, a.discovered, tookMs);
+      this.bounds.observe(a.q.name, keys, exhausted, round.generation);
     }
     const claiming = this.host.claiming;
     const got = new Map<string, number>();

@@ -11,9 +11,7 @@ export interface Round {
   /** Queues to claim from, and how many of each. */
   names: string[];
   counts: number[];
-  /** Per queue: scan from the head of the claim index (see claim-bounds.ts). */
-  discover: boolean[];
-  /** Bounded scans of the other queues: parallel arrays. */
+  /** Bounded scans of those queues (see claim-bounds.ts): parallel arrays. */
   boundQueues: string[];
   boundPriorities: number[];
   boundRunAts: string[];
@@ -131,7 +129,6 @@ async function settleAndClaim(
     taskNames,
     ...rest,
     token,
-    round.discover,
     round.boundQueues,
     round.boundPriorities,
     round.boundRunAts,

@@ -5,6 +5,7 @@ import { TandemError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { ClaimBounds } from './claim-bounds.js';
 import { ClaimLoop } from './claim-loop.js';
+import { ClaimProbe } from './claim-probe.js';
 import { ControlConnection } from './control-connection.js';
 import { CronScheduler } from './cron.js';
 import { FlowClaims } from './flow.js';
@@ -50,6 +51,7 @@ export class Worker {
   private readonly slots: Slots;
   private readonly loop: ClaimLoop;
   private readonly bounds: ClaimBounds;
+  private readonly probe: ClaimProbe;
   private readonly flow: FlowClaims;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private starting: Promise<void> | null = null;
@@ -83,6 +85,14 @@ export class Worker {
     for (const d of defs)
       known.set(d.queue, [...new Set([...(known.get(d.queue) ?? []), d.priority])]);
     this.bounds = new ClaimBounds(known);
+    this.probe = new ClaimProbe(
+      client.sql,
+      this.bounds,
+      () => [...this.queues.values()].filter((q) => !q.paused).map((q) => q.name),
+      taskNames,
+      (queues) => this.behindBounds(queues),
+      this.logger,
+    );
     this.registry = new Registry(o.queues, this.opts.leaseMs, this.opts.session);
     this.rollup = new Rollup(client.sql, this.registry.id, this.logger);
     const worker = this;
@@ -184,10 +194,13 @@ export class Worker {
 
   private async boot(): Promise<void> {
     if (this.opts.trap) this.releaseTrap = trapUnhandledRejections(this.logger);
+    // Before the first claim; a failure is logged and the probe tries again.
+    await bounded(this.probe.start(), 5_000);
     try {
       await this.control.start();
     } catch (err) {
       this.state = 'stopped';
+      await this.probe.stop();
       this.releaseTrap?.();
       throw err;
     }
@@ -372,6 +385,17 @@ export class Worker {
     }
   }
 
+  /** The probe moved claim bounds back: tasks wait behind where claims started. */
+  private behindBounds(queues: string[]): void {
+    for (const name of queues) {
+      const q = this.queues.get(name);
+      if (!q) continue;
+      q.exhausted = false;
+      q.wakes++;
+    }
+    this.loop.kick();
+  }
+
   /** A queue paused: give back what was claimed ahead; resumed: claim again. */
   private setPaused(queue: string, paused: boolean): void {
     const q = this.queues.get(queue);
@@ -396,7 +420,7 @@ export class Worker {
       await this.control.withClient((c) =>
         this.flow.sync(c, [...this.client.taskDefinitions.values()]),
       );
-      this.bounds.discoverNext();
+      this.probe.soon();
       this.wakeAll();
     } catch (err) {
       this.logger.warn({ err }, 'could not read the limits; using the ones known');
@@ -453,6 +477,7 @@ export class Worker {
     const deadline = Date.now() + this.opts.shutdownMs;
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.flow.stop();
+    const probed = this.probe.stop();
     for (const q of this.queues.values()) {
       for (const t of q.followUps) clearTimeout(t);
       this.loop.release(q);
@@ -483,6 +508,7 @@ export class Worker {
       1_000,
     );
     await this.pruner.idle();
+    await bounded(probed, 1_000);
     await bounded(this.rollup.stop(), 1_000);
     await this.control.stop();
     this.releaseTrap?.();

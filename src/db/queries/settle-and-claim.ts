@@ -17,16 +17,16 @@ import { appendError, STILL_RUNNING } from './tasks.js';
  * token change, so a worker that was declared dead, or a second copy of an
  * attempt, can never overwrite what happened after.
  *
- * Claiming: a queue with $8[i] set is scanned from the head of the claim
- * index (discovery); the others with one scan per (queue $9[j], priority
- * $10[j]) starting past the key ($11[j], $12[j]) of the rows this worker
- * already claimed there (see src/worker/claim-bounds.ts): an index range
- * that never reads the dead entries earlier claims left behind, and ends at
- * the first task not yet due. The best $4[i] rows of each queue are claimed,
- * lowest priority value first, then run_at, then id. Locked rows are
- * skipped; paused queues give nothing; an owner no longer registered (it
- * was declared dead) claims nothing. Limited queues and task names (rows
- * of tandem.flow_limits) are left to tandem.claim_flow (src/worker/flow.ts).
+ * Claiming: one scan per (queue $8[j], priority $9[j]) starting past the
+ * key ($10[j], $11[j]) of the rows this worker already claimed there (see
+ * src/worker/claim-bounds.ts): an index range that never reads the dead
+ * entries earlier claims left behind, and ends at the first task not yet
+ * due. What lands behind those keys is found by claimProbe, below. The
+ * best $4[i] rows of each queue are claimed, lowest priority value first,
+ * then run_at, then id. Locked rows are skipped; paused queues give
+ * nothing; an owner no longer registered (it was declared dead) claims
+ * nothing. Limited queues and task names (rows of tandem.flow_limits) are
+ * left to tandem.claim_flow (src/worker/flow.ts).
  * Neither update joins: the settle finds its rows by primary key and looks
  * each one's outcome up in the map (see STILL_RUNNING), the claim finds them
  * through `id = any(array)`. A join lets the planner, which expects one
@@ -118,8 +118,8 @@ ${flow ? WAS_COUNTED : ''}settled as (
   returning t.id
 ),
 ${flow ? FLOW_RELEASE : ''}asked as (
-  select q.queue, q.n, q.discover
-    from unnest($3::text[], $4::integer[], $8::boolean[]) as q(queue, n, discover)
+  select q.queue, q.n
+    from unnest($3::text[], $4::integer[]) as q(queue, n)
    where q.n > 0
      and not exists (select 1 from tandem.queues p where p.name = q.queue and p.paused)
      and not exists (select 1 from tandem.flow_limits l where l.scope = 'queue' and l.name = q.queue)
@@ -133,21 +133,9 @@ free_names as (
 ),
 candidates as (
   select a.queue, c.id, c.priority, c.run_at
-    from asked a
-   cross join lateral (
-     select id, priority, run_at from tandem.tasks
-      where queue = a.queue and state in ('queued', 'retrying') and run_at <= now()
-        and name = any((select names from free_names)::text[])
-      order by priority, run_at, id
-      limit a.n
-      for update skip locked
-   ) c
-   where a.discover
-  union all
-  select a.queue, c.id, c.priority, c.run_at
-    from unnest($9::text[], $10::integer[], $11::text[], $12::bigint[])
+    from unnest($8::text[], $9::integer[], $10::text[], $11::bigint[])
            as b(queue, priority, after_run_at, after_id)
-    join asked a on a.queue = b.queue and not a.discover
+    join asked a on a.queue = b.queue
    cross join lateral (
      select id, priority, run_at from tandem.tasks
       where queue = b.queue and state in ('queued', 'retrying') and priority = b.priority
@@ -202,3 +190,48 @@ export const taskSettleAndClaim = settleAndClaim(false);
  * way a task stops.
  */
 export const taskSettleAndClaimFlow = settleAndClaim(true);
+
+/**
+ * The first runnable key of each priority of queues $1, among task names
+ * $2 that have no limits: what the claim bounds may not pass (see
+ * src/worker/claim-probe.ts). A loose index scan: each step reads the first
+ * entry of the next priority (stepping over the dead entries at its head),
+ * and from there the first task due of those names (the scan ends at the
+ * first task not yet due). It reads the dead head of the claim index, so it
+ * runs on a connection of its own, never in the claim's round trip.
+ */
+export const claimProbe = `
+with recursive free_names as (
+  select array(
+    select n from unnest($2::text[]) as n
+     where not exists (select 1 from tandem.flow_limits l where l.scope = 'task' and l.name = n)
+  ) as names
+),
+heads(queue, priority, run_at, id) as (
+  select q.queue, f.priority, f.run_at, f.id
+    from unnest($1::text[]) as q(queue)
+   cross join lateral (
+     select t.priority, t.run_at, t.id from tandem.tasks t
+      where t.queue = q.queue and t.state in ('queued', 'retrying')
+      order by t.priority, t.run_at, t.id limit 1
+   ) f
+  union all
+  select h.queue, f.priority, f.run_at, f.id
+    from heads h
+   cross join lateral (
+     select t.priority, t.run_at, t.id from tandem.tasks t
+      where t.queue = h.queue and t.state in ('queued', 'retrying') and t.priority > h.priority
+      order by t.priority, t.run_at, t.id limit 1
+   ) f
+)
+select h.queue, h.priority,
+       to_char(k.run_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as run_key, k.id::text as id
+  from heads h
+ cross join lateral (
+   select t.run_at, t.id from tandem.tasks t
+    where t.queue = h.queue and t.state in ('queued', 'retrying') and t.priority = h.priority
+      and (t.run_at, t.id) >= (h.run_at, h.id) and t.run_at <= now()
+      and t.name = any((select names from free_names)::text[])
+    order by t.run_at, t.id
+    limit 1
+ ) k`;
