@@ -252,6 +252,48 @@ describe('rescue', () => {
     for (const r of third) expect(r).toMatchObject({ state: 'failed', error: 'WorkerLostError' });
   });
 
+  it('keeps claiming while the rescue of tasks whose owner is unregistered waits', async () => {
+    await ghostTasks(0, 1);
+    // The orphan's rescue waits for as long as the test holds a lock (as a
+    // scan of a running index full of dead entries would take its time).
+    const holder = await pool.connect();
+    await holder.query('select pg_advisory_lock(4242)');
+    await pool.query(`
+      create function hold_rescue() returns trigger language plpgsql as
+        $$ begin perform pg_advisory_xact_lock(4242); return new; end $$;
+      create trigger hold_rescue before update on tandem.tasks
+        for each row when (old.owner = 'ghost-worker') execute function hold_rescue()`);
+    try {
+      const job = slow('job', 0);
+      const a = setup([job], { queues: { default: 3 } });
+      await a.worker.start();
+      await waitFor(() => a.worker.isLeader, 5_000, 'the worker to lead');
+      await waitFor(
+        async () =>
+          (
+            await pool.query(
+              `select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 4242 and not granted`,
+            )
+          ).rows[0].n === 1,
+        5_000,
+        'the rescue to wait',
+      );
+      await a.tandem.enqueue(pool, job, {});
+      await allSucceeded(1, 5_000);
+      await holder.query('select pg_advisory_unlock(4242)');
+      await waitFor(
+        async () =>
+          (await pool.query(`select count(*)::int n from tandem.tasks where state = 'running'`))
+            .rows[0].n === 0,
+        5_000,
+        'the orphan to be rescued',
+      );
+    } finally {
+      holder.release(true);
+      await pool.query('drop trigger hold_rescue on tandem.tasks; drop function hold_rescue()');
+    }
+  });
+
   it('never rescues its own running tasks when its lock looks free for a moment', async () => {
     const job = slow('job', 1_500);
     const a = setup([job], { queues: { default: 3 } });

@@ -15,7 +15,7 @@ import { Pruner, saveRetention } from './pruner.js';
 import { newQueue, prefetchOf, type QueueState } from './queues.js';
 import { reconcile } from './reconcile.js';
 import { Registry } from './registry.js';
-import { Rescuer } from './rescuer.js';
+import { ORPHANS_EVERY_MS, Rescuer } from './rescuer.js';
 import { Rollup } from './rollup.js';
 import { Slots, type WorkerStats } from './slots.js';
 import { trapUnhandledRejections } from './unhandled.js';
@@ -52,6 +52,7 @@ export class Worker {
   private readonly loop: ClaimLoop;
   private readonly bounds: ClaimBounds;
   private readonly probe: ClaimProbe;
+  private readonly rescuer: Rescuer;
   private readonly flow: FlowClaims;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private starting: Promise<void> | null = null;
@@ -142,6 +143,7 @@ export class Worker {
     this.cron = new CronScheduler(client, o.schedules, this.logger);
     this.pruner = new Pruner(client.sql, this.logger);
     const rescuer = new Rescuer(() => this.id, this.logger);
+    this.rescuer = rescuer;
     this.leader = new Leader(
       (fn) => this.control.withClient(fn),
       () => this.id,
@@ -150,6 +152,11 @@ export class Worker {
           name: 'rescuer',
           everyMs: MAINTENANCE_EVERY_MS,
           run: () => this.control.withClient((c) => rescuer.pass(c)),
+        },
+        {
+          name: 'orphans',
+          everyMs: ORPHANS_EVERY_MS,
+          run: async () => rescuer.pokeOrphans(client.sql),
         },
         { name: 'pruner', everyMs: MAINTENANCE_EVERY_MS, run: async () => this.pruner.poke() },
         {
@@ -508,6 +515,7 @@ export class Worker {
       1_000,
     );
     await this.pruner.idle();
+    await bounded(this.rescuer.idle(), 1_000);
     await bounded(probed, 1_000);
     await bounded(this.rollup.stop(), 1_000);
     await this.control.stop();
