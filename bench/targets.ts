@@ -70,7 +70,7 @@ export function checkTargets(results: Results): TargetCheck[] {
     );
   }
   for (const t of (results.tx ?? []).filter((r) => r.system === 'tandem')) {
-    const min = t.connections === 1 ? 0.75 : 0.85;
+    const min = 0.75;
     check(
       `transactional enqueue, ${t.connections} conn ≥ ${min}× baseline`,
       t.ratioToBaseline,
