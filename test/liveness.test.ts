@@ -80,6 +80,16 @@ const lostErrors = async () =>
   ).rows[0].n as number;
 const runsPerTask = async () =>
   (await pool.query('select task_id, count(*)::int n from runs group by 1')).rows.map((r) => r.n);
+/** Waits up to 5 s until no task is running. */
+const noneRunning = (what: string) =>
+  waitFor(
+    async () =>
+      (await pool.query(`select count(*)::int n from tandem.tasks where state = 'running'`)).rows[0]
+        .n === 0,
+    5_000,
+    what,
+  );
+
 const allSucceeded = (n: number, ms = 20_000) =>
   waitFor(
     async () =>
@@ -232,13 +242,7 @@ describe('rescue', () => {
     await ghostTasks(1, 3);
     await ghostTasks(2, 3);
     await judge(30_000);
-    await waitFor(
-      async () =>
-        (await pool.query(`select count(*)::int n from tandem.tasks where state = 'running'`))
-          .rows[0].n === 0,
-      5_000,
-      'the rescue',
-    );
+    await noneRunning('the rescue');
     const { rows } = await pool.query(
       `select lost, state, attempt, run_at > now() + interval '5 seconds' as later,
               errors->-1->>'name' as error
@@ -281,13 +285,7 @@ describe('rescue', () => {
       await a.tandem.enqueue(pool, job, {});
       await allSucceeded(1, 5_000);
       await holder.query('select pg_advisory_unlock(4242)');
-      await waitFor(
-        async () =>
-          (await pool.query(`select count(*)::int n from tandem.tasks where state = 'running'`))
-            .rows[0].n === 0,
-        5_000,
-        'the orphan to be rescued',
-      );
+      await noneRunning('the orphan to be rescued');
     } finally {
       holder.release(true);
       await pool.query('drop trigger hold_rescue on tandem.tasks; drop function hold_rescue()');

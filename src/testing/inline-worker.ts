@@ -7,7 +7,11 @@
  */
 import type { TandemClient } from '../client/client.js';
 import { flowClaim } from '../db/queries/flow.js';
-import { claimProbe, taskSettleAndClaimFlow } from '../db/queries/settle-and-claim.js';
+import {
+  claimProbe,
+  type ProbeRow,
+  taskSettleAndClaimFlow,
+} from '../db/queries/settle-and-claim.js';
 import { TandemError } from '../errors.js';
 import type { AnyTask } from '../task.js';
 import type { TaskState } from '../types.js';
@@ -92,12 +96,7 @@ export class InlineWorker {
     const token = this.nextToken();
     // Every claim starts at the first runnable task of each priority (no
     // claim bounds kept here).
-    const heads = await this.client.sql.query<{
-      queue: string;
-      priority: number;
-      run_key: string;
-      id: string;
-    }>(claimProbe, [queues, names]);
+    const heads = await this.client.sql.query<ProbeRow>(claimProbe, [queues, names]);
     const rows = await this.client.sql.query<ClaimedTask>(taskSettleAndClaimFlow, [
       this.id,
       ids,

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/executor.js';
-import { claimProbe } from '../db/queries/settle-and-claim.js';
+import { claimProbe, type ProbeRow } from '../db/queries/settle-and-claim.js';
 import type { Logger } from '../types.js';
 import type { BoundRow, ClaimBounds } from './claim-bounds.js';
 
@@ -41,10 +41,7 @@ export class ClaimProbe {
    */
   async start(): Promise<void> {
     this.stopped = false;
-    this.running = this.probe().finally(() => {
-      this.running = null;
-    });
-    await this.running;
+    await this.run();
   }
 
   /** Probes at once (limits changed: names left to other claims may be free again). */
@@ -65,17 +62,23 @@ export class ClaimProbe {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.running = this.probe().finally(() => {
-        this.running = null;
-      });
+      void this.run();
     }, ms);
+  }
+
+  private run(): Promise<void> {
+    this.running = this.probe().finally(() => {
+      this.running = null;
+    });
+    return this.running;
   }
 
   private async probe(): Promise<void> {
     const began = performance.now();
     const queues = this.queues();
     try {
-      if (queues.length > 0) this.apply(await this.read(queues));
+      if (queues.length > 0)
+        this.apply(await this.sql.query<ProbeRow>(claimProbe, [queues, this.taskNames]));
       this.failures = 0;
     } catch (err) {
       if (this.failures++ === 0)
@@ -86,14 +89,7 @@ export class ClaimProbe {
     this.schedule(Math.min(PROBE_MAX_MS, Math.max(PROBE_MS, took * PROBE_SHARE)));
   }
 
-  private read(queues: string[]) {
-    return this.sql.query<{ queue: string; priority: number; run_key: string; id: string }>(
-      claimProbe,
-      [queues, this.taskNames],
-    );
-  }
-
-  private apply(rows: { queue: string; priority: number; run_key: string; id: string }[]): void {
+  private apply(rows: ProbeRow[]): void {
     const byQueue = new Map<string, BoundRow[]>();
     for (const r of rows) {
       const list = byQueue.get(r.queue) ?? [];

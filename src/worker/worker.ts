@@ -19,11 +19,10 @@ import { ORPHANS_EVERY_MS, Rescuer } from './rescuer.js';
 import { Rollup } from './rollup.js';
 import { Slots, type WorkerStats } from './slots.js';
 import { trapUnhandledRejections } from './unhandled.js';
+import { Wakes } from './wakes.js';
 
 export type { WorkerOptions } from './options.js';
 
-/** Follow-up claims after a wake-up, for transactions whose notification the producer debounced away. */
-const FOLLOW_UPS_MS = [5, 50];
 /** Leader duties and elections are checked this often. */
 const MAINTENANCE_EVERY_MS = 250;
 const CRON_EVERY_MS = 500;
@@ -52,6 +51,7 @@ export class Worker {
   private readonly loop: ClaimLoop;
   private readonly bounds: ClaimBounds;
   private readonly probe: ClaimProbe;
+  private readonly wakes: Wakes;
   private readonly rescuer: Rescuer;
   private readonly flow: FlowClaims;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -91,7 +91,7 @@ export class Worker {
       this.bounds,
       () => [...this.queues.values()].filter((q) => !q.paused).map((q) => q.name),
       taskNames,
-      (queues) => this.behindBounds(queues),
+      (queues) => this.wakes.behindBounds(queues),
       this.logger,
     );
     this.registry = new Registry(o.queues, this.opts.leaseMs, this.opts.session);
@@ -109,9 +109,9 @@ export class Worker {
       () => client.openConnection(),
       this.opts.listening,
       {
-        wake: (q) => this.wake(q),
+        wake: (q) => this.wakes.notified(q),
         cancel: (id) => this.cancelTask(id),
-        paused: (q, paused) => this.setPaused(q, paused),
+        paused: (q, paused) => this.wakes.paused(q, paused),
         limits: () => void this.refreshLimits(),
         connected: (conn) => this.connected(conn),
       },
@@ -140,6 +140,14 @@ export class Worker {
         dispatch: () => this.dispatch(),
       },
     );
+    this.wakes = new Wakes(this.queues, {
+      get claiming() {
+        return worker.state === 'running';
+      },
+      launch: () => this.loop.launch(),
+      kick: () => this.loop.kick(),
+      release: (q) => this.loop.release(q),
+    });
     this.cron = new CronScheduler(client, o.schedules, this.logger);
     this.pruner = new Pruner(client.sql, this.logger);
     const rescuer = new Rescuer(() => this.id, this.logger);
@@ -218,7 +226,7 @@ export class Worker {
         this.logger.error({ err }, 'could not store the retention setting'),
       );
     this.timers.push(
-      setInterval(() => this.wakeAll(), this.opts.pollMs),
+      setInterval(() => this.wakes.all(), this.opts.pollMs),
       setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS),
       setInterval(
         () => void this.heartbeat(),
@@ -304,7 +312,7 @@ export class Worker {
       );
       this.loop.writeAgain(again);
     }
-    this.wakeAll();
+    this.wakes.all();
   }
 
   private async maintain(): Promise<void> {
@@ -337,7 +345,7 @@ export class Worker {
       }
       for (const q of this.queues.values()) {
         const paused = beat.paused.includes(q.name);
-        if (paused !== q.paused) this.setPaused(q.name, paused);
+        if (paused !== q.paused) this.wakes.paused(q.name, paused);
       }
     } catch {
       // The control connection reports outages; the next beat tries again.
@@ -363,59 +371,6 @@ export class Worker {
     void this.registerDefinitions();
   }
 
-  private wakeAll(): void {
-    for (const q of this.queues.values()) {
-      q.exhausted = false;
-      q.flowWaiting = false;
-      q.wakes++;
-    }
-    this.loop.kick();
-  }
-
-  private wake(queue: string): void {
-    const q = this.queues.get(queue);
-    if (!q || this.state !== 'running') return;
-    q.exhausted = false;
-    q.flowWaiting = false;
-    q.wakes++;
-    // A wake-up is latency-critical: claim now rather than on the next tick.
-    this.loop.launch();
-    if (q.followUps.length === 0) {
-      q.followUps = FOLLOW_UPS_MS.map((ms, i) =>
-        setTimeout(() => {
-          if (i === FOLLOW_UPS_MS.length - 1) q.followUps = [];
-          q.exhausted = false;
-          q.wakes++;
-          this.loop.kick();
-        }, ms),
-      );
-    }
-  }
-
-  /** The probe moved claim bounds back: tasks wait behind where claims started. */
-  private behindBounds(queues: string[]): void {
-    for (const name of queues) {
-      const q = this.queues.get(name);
-      if (!q) continue;
-      q.exhausted = false;
-      q.wakes++;
-    }
-    this.loop.kick();
-  }
-
-  /** A queue paused: give back what was claimed ahead; resumed: claim again. */
-  private setPaused(queue: string, paused: boolean): void {
-    const q = this.queues.get(queue);
-    if (!q || q.paused === paused) return;
-    q.paused = paused;
-    if (paused) this.loop.release(q);
-    else {
-      q.exhausted = false;
-      q.wakes++;
-    }
-    this.loop.kick();
-  }
-
   /**
    * Limits changed somewhere in the fleet: write this worker's definitions'
    * limits (a no-op unless an operator's setting was just dropped), then
@@ -428,7 +383,7 @@ export class Worker {
         this.flow.sync(c, [...this.client.taskDefinitions.values()]),
       );
       this.probe.soon();
-      this.wakeAll();
+      this.wakes.all();
     } catch (err) {
       this.logger.warn({ err }, 'could not read the limits; using the ones known');
     }
@@ -485,10 +440,8 @@ export class Worker {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.flow.stop();
     const probed = this.probe.stop();
-    for (const q of this.queues.values()) {
-      for (const t of q.followUps) clearTimeout(t);
-      this.loop.release(q);
-    }
+    this.wakes.stop();
+    for (const q of this.queues.values()) this.loop.release(q);
     this.loop.stopWaiting();
     this.loop.kick();
     while (this.slots.size > 0 && Date.now() < deadline)

@@ -191,6 +191,14 @@ export const taskSettleAndClaim = settleAndClaim(false);
  */
 export const taskSettleAndClaimFlow = settleAndClaim(true);
 
+/** A row of claimProbe: run_key as ClaimKey.runAt (src/worker/claim-bounds.ts). */
+export interface ProbeRow {
+  queue: string;
+  priority: number;
+  run_key: string;
+  id: string;
+}
+
 /**
  * The first runnable key of each priority of queues $1, among task names
  * $2 that have no limits: what the claim bounds may not pass (see
