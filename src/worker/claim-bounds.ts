@@ -140,15 +140,18 @@ export class ClaimBounds {
 
   /**
    * Moves bounds back before the first runnable key of each priority the
-   * probe found (creating the priorities not seen yet); true when one moved.
+   * probe found, and starts the priorities not seen yet there; true when
+   * one moved or started.
    */
   lower(queue: string, found: readonly BoundRow[], now = performance.now()): boolean {
     const q = this.queue(queue);
     let moved = false;
     for (const f of found) {
+      const seen = q.priorities.has(f.priority);
       const s = this.priority(q, f.priority, now);
       const before: ClaimKey = { runAt: f.runAt, id: BigInt(f.id) - 1n };
-      if (compareKeys(before, s.bound) >= 0) continue;
+      // A priority seen first here starts at the key found, not at the head.
+      if (seen && compareKeys(before, s.bound) >= 0) continue;
       if (!moved) this.generation++;
       moved = true;
       s.bound = before;
